@@ -1,0 +1,220 @@
+"""ConvBlock: the course's reusable block of convolutions, then pooling."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_blocks import _validation as check
+from keras_blocks import registry
+from keras_blocks.blocks._base import Block, build_chain, chain_output_shape
+
+_PADDINGS = ("same", "valid")
+
+
+@keras.saving.register_keras_serializable(package="keras_blocks")
+class ConvBlock(Block):
+    """`repeats` x (convolution, optional normalization, activation), then pooling and dropout.
+
+    This is the unit the course stacks into a custom convnet: a few convolutions that
+    keep the spatial size, then a pooling layer that halves it. Only the first
+    convolution uses `strides`; later ones keep the size.
+
+    Args:
+        filters: output channels of every convolution (int >= 1).
+        kernel_size: int or `(height, width)`, default 3.
+        repeats: how many convolution/norm/activation triples (int >= 1).
+        strides: int or pair, applied by the first convolution only.
+        padding: `"same"` (default) or `"valid"`.
+        norm: `None` (default), `"batch"`, `"sync_batch"`, `"layer"`, `"group"`,
+            `"instance"`, a Keras layer (cloned per repeat), or any name registered with
+            [`keras_blocks.registry`][keras_blocks.registry].
+        activation: a name (`"relu"`, `"relu6"`, `"swish"`, `"gelu"`, ...), a layer, a
+            callable, or `None` for linear.
+        pool: `"max"` (default), `"avg"`, `None`, or a pooling layer.
+        pool_size: int or pair, the pooling window and stride (default 2).
+        pool_padding: `"valid"` (default; odd sizes round down) or `"same"`.
+        dropout: dropout rate after pooling, in [0, 1).
+        separable: use depthwise-separable convolutions (fewer weights).
+        use_bias: convolution bias; default `None` means "only when `norm` is `None`"
+            (a normalization layer brings its own shift).
+        norm_momentum: momentum of batch normalization.
+        norm_epsilon: epsilon of the normalization, `None` for the norm's default.
+        kernel_initializer: initializer of every convolution kernel (for separable
+            convolutions, of both the depthwise and pointwise kernels).
+        bias_initializer: initializer of the convolution biases.
+        kernel_regularizer: regularizer of every convolution kernel.
+        bias_regularizer: regularizer of the convolution biases.
+        **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
+
+    Example:
+        ```python
+        import numpy as np
+        from keras_blocks import ConvBlock
+
+        block = ConvBlock(filters=8, repeats=2)
+        block(np.zeros((2, 32, 32, 3), "float32")).shape  # (2, 16, 16, 8)
+        ```
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=3,
+        repeats=1,
+        strides=1,
+        padding="same",
+        norm=None,
+        activation="relu",
+        pool="max",
+        pool_size=2,
+        pool_padding="valid",
+        dropout=0.0,
+        separable=False,
+        use_bias=None,
+        norm_momentum=0.99,
+        norm_epsilon=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        owner = "ConvBlock"
+        self.filters = check.positive_int(owner, "filters", filters)
+        self.kernel_size = check.int_tuple(owner, "kernel_size", kernel_size)
+        self.repeats = check.positive_int(owner, "repeats", repeats)
+        self.strides = check.int_tuple(owner, "strides", strides)
+        self.padding = check.one_of(owner, "padding", padding, _PADDINGS)
+        registry.check_norm(norm)
+        registry.check_activation(activation)
+        registry.check_pool(pool)
+        self.norm = registry.deserialize_spec(norm)
+        self.activation = registry.deserialize_spec(activation)
+        self.pool = registry.deserialize_spec(pool)
+        self.pool_size = check.int_tuple(owner, "pool_size", pool_size)
+        self.pool_padding = check.one_of(owner, "pool_padding", pool_padding, _PADDINGS)
+        self.dropout = check.fraction(owner, "dropout", dropout)
+        if not isinstance(separable, bool):
+            raise ValueError(f"ConvBlock: `separable` must be True or False; got {separable!r}.")
+        if separable and self.strides[0] != self.strides[1]:
+            raise ValueError(
+                "ConvBlock: `separable=True` needs equal strides along height and width "
+                f"(depthwise convolutions support no other); got strides={strides!r}."
+            )
+        self.separable = separable
+        if use_bias is not None and not isinstance(use_bias, bool):
+            raise ValueError(
+                f"ConvBlock: `use_bias` must be None, True or False; got {use_bias!r}."
+            )
+        self.use_bias = use_bias
+        self.norm_momentum = check.fraction(owner, "norm_momentum", norm_momentum)
+        if norm_epsilon is not None:
+            norm_epsilon = check.non_negative(owner, "norm_epsilon", norm_epsilon)
+        self.norm_epsilon = norm_epsilon
+        self._init_weight_arguments(
+            kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
+        )
+
+        bias = (self.norm is None) if use_bias is None else use_bias
+        self.convs, self.norms, self.activations = [], [], []
+        for i in range(self.repeats):
+            conv_args = {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides if i == 0 else 1,
+                "padding": self.padding,
+                "use_bias": bias,
+                "name": f"conv{i}",
+            }
+            if self.separable:
+                weights = self._weight_kwargs()
+                conv = keras.layers.SeparableConv2D(
+                    **conv_args,
+                    depthwise_initializer=weights["kernel_initializer"],
+                    pointwise_initializer=weights["kernel_initializer"],
+                    bias_initializer=weights["bias_initializer"],
+                    depthwise_regularizer=weights["kernel_regularizer"],
+                    pointwise_regularizer=weights["kernel_regularizer"],
+                    bias_regularizer=weights["bias_regularizer"],
+                    dtype=weights["dtype"],
+                )
+            else:
+                conv = keras.layers.Conv2D(**conv_args, **self._weight_kwargs())
+            self.convs.append(conv)
+            norm_kwargs = {"momentum": self.norm_momentum, "name": f"norm{i}"}
+            if self.norm_epsilon is not None:
+                norm_kwargs["epsilon"] = self.norm_epsilon
+            if isinstance(self.norm, str):
+                norm_kwargs["dtype"] = self.dtype_policy
+            self.norms.append(registry.get_norm(self.norm, self.filters, **norm_kwargs))
+            self.activations.append(
+                registry.get_activation(self.activation, name=f"act{i}", dtype=self.dtype_policy)
+            )
+        self.pool_layer = registry.get_pool(
+            self.pool,
+            pool_size=self.pool_size,
+            padding=self.pool_padding,
+            name="pool",
+            dtype=self.dtype_policy,
+        )
+        self.dropout_layer = (
+            keras.layers.Dropout(self.dropout, name="dropout", dtype=self.dtype_policy)
+            if self.dropout > 0
+            else None
+        )
+
+    def _sequence(self):
+        layers = []
+        for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
+            layers.extend((conv, norm, act))
+        layers.extend((self.pool_layer, self.dropout_layer))
+        return layers
+
+    def build(self, input_shape):
+        self._check_image_shape(input_shape)
+        build_chain(self._sequence(), input_shape, owner=self)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = act(x)
+        if self.pool_layer is not None:
+            x = self.pool_layer(x)
+        if self.dropout_layer is not None:
+            x = self.dropout_layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return chain_output_shape(self._sequence(), input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "repeats": self.repeats,
+                "strides": self.strides,
+                "padding": self.padding,
+                "norm": registry.serialize_spec(self.norm),
+                "activation": registry.serialize_spec(self.activation),
+                "pool": registry.serialize_spec(self.pool),
+                "pool_size": self.pool_size,
+                "pool_padding": self.pool_padding,
+                "dropout": self.dropout,
+                "separable": self.separable,
+                "use_bias": self.use_bias,
+                "norm_momentum": self.norm_momentum,
+                "norm_epsilon": self.norm_epsilon,
+                **self._weight_config(),
+            }
+        )
+        return config
+
+
+registry.register("block", "conv", ConvBlock)

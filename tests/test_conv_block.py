@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keras_blocks import ConvBlock
+from tests.layer_checks import check_config_round_trip, check_output_shape, run_layer_checks
+
+
+def test_course_example_shape():
+    block = ConvBlock(filters=8, repeats=2)
+    y = block(np.zeros((2, 32, 32, 3), "float32"))
+    assert tuple(y.shape) == (2, 16, 16, 8)
+
+
+@pytest.mark.parametrize(
+    "kwargs, training_differs",
+    [
+        ({"filters": 4}, False),
+        ({"filters": 4, "norm": "batch", "repeats": 2}, True),
+        ({"filters": 4, "dropout": 0.5, "pool": "avg", "separable": True}, True),
+        ({"filters": 4, "norm": "group", "activation": "swish", "strides": 2, "pool": None},
+         False),
+    ],
+)
+def test_shared_checks(kwargs, training_differs, tmp_path):
+    run_layer_checks(ConvBlock, kwargs, (2, 9, 11, 3), tmp_path,
+                     training_differs=training_differs)
+
+
+@given(
+    filters=st.integers(1, 6),
+    kernel=st.sampled_from([1, 3, (3, 1), 5]),
+    repeats=st.integers(1, 3),
+    strides=st.sampled_from([1, 2, (2, 1)]),
+    padding=st.sampled_from(["same", "valid"]),
+    pool=st.sampled_from(["max", "avg", None]),
+    pool_padding=st.sampled_from(["valid", "same"]),
+    norm=st.sampled_from([None, "batch", "layer", "group"]),
+    separable=st.booleans(),
+    height=st.integers(11, 19),
+    width=st.integers(11, 19),
+)
+def test_shapes_and_config_for_drawn_configs(
+    filters, kernel, repeats, strides, padding, pool, pool_padding, norm, separable, height,
+    width,
+):
+    if separable and strides == (2, 1):
+        with pytest.raises(ValueError, match="equal strides"):
+            ConvBlock(filters, strides=strides, separable=True)
+        return
+    block = ConvBlock(filters, kernel_size=kernel, repeats=repeats, strides=strides,
+                      padding=padding, pool=pool, pool_padding=pool_padding, norm=norm,
+                      separable=separable)
+    x = np.random.rand(2, height, width, 3).astype("float32")
+    try:
+        block.compute_output_shape(x.shape)
+        fits = True
+    except ValueError:
+        fits = False
+    if not fits:
+        # Too small for this configuration: the error must say so, naming the shape.
+        with pytest.raises(ValueError, match=rf"too small .*{height}, {width}"):
+            block(x)
+        return
+    check_output_shape(block, x)
+    check_config_round_trip(block)
+
+
+def test_layer_arguments_are_cloned_per_repeat():
+    import keras
+
+    block = ConvBlock(4, repeats=3, norm=keras.layers.BatchNormalization(momentum=0.5),
+                      activation=keras.layers.PReLU())
+    block(np.zeros((1, 8, 8, 2), "float32"))
+    assert len({id(n) for n in block.norms}) == 3
+    assert all(n.momentum == 0.5 for n in block.norms)
+    assert len({id(a) for a in block.activations}) == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"filters": 0}, "`filters` must be an integer >= 1; got 0"),
+        ({"filters": 2.5}, "`filters`"),
+        ({"filters": 4, "activation": "relu7"}, "Unknown activation 'relu7'. Valid names:"),
+        ({"filters": 4, "norm": "batchnorm"}, "Unknown norm 'batchnorm'"),
+        ({"filters": 4, "pool": "min"}, "Unknown pool 'min'"),
+        ({"filters": 4, "kernel_size": 0}, "`kernel_size`"),
+        ({"filters": 4, "strides": (1, 2, 3)}, "`strides`"),
+        ({"filters": 4, "dropout": 1.0}, "`dropout` must be a number in [0.0, 1.0)"),
+        ({"filters": 4, "dropout": -0.1}, "`dropout`"),
+        ({"filters": 4, "padding": "causal"}, "`padding` must be one of 'same', 'valid'"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        ConvBlock(**kwargs)
+    assert message in str(error.value)
+
+
+def test_bad_rank_and_too_small_inputs_raise_at_build():
+    with pytest.raises(ValueError, match=r"rank-4 input .* got shape \(2, 8, 3\)"):
+        ConvBlock(4)(np.zeros((2, 8, 3), "float32"))
+    with pytest.raises(ValueError, match="too small"):
+        ConvBlock(4, kernel_size=5, padding="valid")(np.zeros((1, 4, 4, 3), "float32"))
