@@ -1,0 +1,3 @@
+"""Input pipelines: tf.data datasets of (images, labels) ready for model.fit."""
+
+__all__: list[str] = []

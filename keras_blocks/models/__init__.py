@@ -1,0 +1,3 @@
+"""Builders: custom convnets stacked from blocks, published architectures, classifiers."""
+
+__all__: list[str] = []
