@@ -1,0 +1,280 @@
+"""ResidualBlock: the ResNet basic and bottleneck blocks (v1.5, stride in the 3x3)."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_blocks import _validation as check
+from keras_blocks import registry
+from keras_blocks.blocks._base import Block, build_chain, conv_output_length
+from keras_blocks.blocks.stochastic_depth import StochasticDepth
+
+_VARIANTS = ("basic", "bottleneck")
+_DEFAULT_EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+@keras.saving.register_keras_serializable(package="keras_blocks")
+class ResidualBlock(Block):
+    """A ResNet block: `activation(branch(x) + shortcut(x))`.
+
+    `variant="basic"` (ResNet-18/34): two `kernel_size` convolutions with `filters`
+    channels. `variant="bottleneck"` (ResNet-50 and deeper): a 1x1 convolution down to
+    `filters`, a `kernel_size` convolution, and a 1x1 convolution up to
+    `filters * expansion`. Each convolution is followed by `norm`; the activation follows
+    every norm except the last, and is applied again after the addition. The stride sits
+    in the first `kernel_size` convolution (ResNet v1.5: the 3x3 of a bottleneck).
+
+    The shortcut is the identity when the block keeps the shape, and a projection
+    (1x1 convolution with the block's stride, then `norm`) when the stride or the channel
+    count changes. It is decided at build time from the input shape; `use_projection=True`
+    forces one.
+
+    Args:
+        filters: channels of the branch's convolutions (int >= 1). The block outputs
+            `filters * expansion` channels.
+        variant: `"basic"` (default) or `"bottleneck"`.
+        strides: int or pair; the block's downsampling (1 keeps the size).
+        kernel_size: int or pair, the spatial convolutions' window (default 3).
+        expansion: output channels per `filters`. `None` (default) means 1 for `"basic"`
+            and 4 for `"bottleneck"`. A basic block only allows 1.
+        norm: `"batch"` (default), `"sync_batch"`, `"layer"`, `"group"`, `"instance"`, a
+            layer (cloned per use), a registered name, or `None`.
+        activation: a name (`"relu"`, `"swish"`, ...), a layer, a callable or `None`.
+        drop_path: stochastic-depth rate on the branch, in [0, 1)
+            (see [`StochasticDepth`][keras_blocks.StochasticDepth]).
+        zero_init_residual: initialize the scale (gamma) of the branch's last norm to zero,
+            so that every block starts as the identity (Goyal et al., 2017). Needs a norm
+            with a `gamma_initializer`.
+        use_projection: `None` (default: project only when the shape changes) or `True`
+            (always project).
+        use_bias: convolution bias; `None` (default) means "only when `norm` is `None`".
+        norm_momentum: momentum of batch normalization.
+        norm_epsilon: epsilon of the normalization, `None` for the norm's default.
+        seed: seed of the drop-path generator (`None`: random).
+        kernel_initializer: initializer of every convolution kernel.
+        bias_initializer: initializer of the convolution biases.
+        kernel_regularizer: regularizer of every convolution kernel.
+        bias_regularizer: regularizer of the convolution biases.
+        **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
+
+    Raises:
+        ValueError: at construction for a bad argument; at build for an input that is
+            not rank 4 or has no known channel count.
+
+    Example:
+        ```python
+        import numpy as np
+        from keras_blocks import ResidualBlock
+
+        block = ResidualBlock(16, variant="bottleneck", strides=2)
+        block(np.zeros((2, 32, 32, 3), "float32")).shape  # (2, 16, 16, 64)
+        block.projection is not None  # True: the shape changed
+        ```
+    """
+
+    def __init__(
+        self,
+        filters,
+        variant="basic",
+        strides=1,
+        kernel_size=3,
+        expansion=None,
+        norm="batch",
+        activation="relu",
+        drop_path=0.0,
+        zero_init_residual=False,
+        use_projection=None,
+        use_bias=None,
+        norm_momentum=0.99,
+        norm_epsilon=None,
+        seed=None,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        owner = "ResidualBlock"
+        self.filters = check.positive_int(owner, "filters", filters)
+        self.variant = check.one_of(owner, "variant", variant, _VARIANTS)
+        self.strides = check.int_tuple(owner, "strides", strides)
+        self.kernel_size = check.int_tuple(owner, "kernel_size", kernel_size)
+        if expansion is not None:
+            expansion = check.positive_int(owner, "expansion", expansion)
+            if variant == "basic" and expansion != 1:
+                raise ValueError(
+                    f"{owner}: `expansion` must be None or 1 for variant='basic' (a basic "
+                    f"block outputs `filters` channels); got {expansion!r}. Use "
+                    "variant='bottleneck' to expand."
+                )
+        self.expansion = expansion
+        registry.check_norm(norm)
+        registry.check_activation(activation)
+        self.norm = registry.deserialize_spec(norm)
+        self.activation = registry.deserialize_spec(activation)
+        self.drop_path = check.fraction(owner, "drop_path", drop_path)
+        for name, value in (("zero_init_residual", zero_init_residual),):
+            if not isinstance(value, bool):
+                raise ValueError(f"{owner}: `{name}` must be True or False; got {value!r}.")
+        if zero_init_residual and self.norm is None:
+            raise ValueError(
+                f"{owner}: `zero_init_residual=True` zeroes the last norm's scale, so it needs "
+                "a `norm`; got norm=None."
+            )
+        self.zero_init_residual = zero_init_residual
+        if use_projection not in (None, True):
+            raise ValueError(
+                f"{owner}: `use_projection` must be None (project when the shape changes) or "
+                f"True (always); got {use_projection!r}."
+            )
+        self.use_projection = use_projection
+        if use_bias is not None and not isinstance(use_bias, bool):
+            raise ValueError(f"{owner}: `use_bias` must be None, True or False; got {use_bias!r}.")
+        self.use_bias = use_bias
+        self.norm_momentum = check.fraction(owner, "norm_momentum", norm_momentum)
+        if norm_epsilon is not None:
+            norm_epsilon = check.non_negative(owner, "norm_epsilon", norm_epsilon)
+        self.norm_epsilon = norm_epsilon
+        if seed is not None:
+            seed = check.positive_int(owner, "seed", seed, minimum=0)
+        self.seed = seed
+        self._init_weight_arguments(
+            kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
+        )
+
+        self.output_channels = self.filters * (
+            expansion if expansion is not None else _DEFAULT_EXPANSION[self.variant]
+        )
+        self._bias = (self.norm is None) if use_bias is None else use_bias
+        if self.variant == "basic":
+            plan = [
+                (self.filters, self.kernel_size, self.strides),
+                (self.output_channels, self.kernel_size, (1, 1)),
+            ]
+        else:
+            plan = [
+                (self.filters, (1, 1), (1, 1)),
+                (self.filters, self.kernel_size, self.strides),
+                (self.output_channels, (1, 1), (1, 1)),
+            ]
+        self.convs, self.norms, self.activations = [], [], []
+        for i, (channels, kernel, stride) in enumerate(plan):
+            last = i == len(plan) - 1
+            self.convs.append(self._conv(channels, kernel, stride, f"conv{i}"))
+            self.norms.append(self._norm(channels, f"norm{i}", zero=last and zero_init_residual))
+            self.activations.append(None if last else self._activation(f"act{i}"))
+        self.drop_path_layer = (
+            StochasticDepth(self.drop_path, seed=seed, name="drop_path", dtype=self.dtype_policy)
+            if self.drop_path > 0
+            else None
+        )
+        self.add_layer = keras.layers.Add(name="add", dtype=self.dtype_policy)
+        self.output_activation = self._activation("act_out")
+        self.projection = None
+        self.projection_norm = None
+
+    def _conv(self, channels, kernel, stride, name):
+        return keras.layers.Conv2D(
+            channels,
+            kernel,
+            strides=stride,
+            padding="same",
+            use_bias=self._bias,
+            name=name,
+            **self._weight_kwargs(),
+        )
+
+    def _norm(self, channels, name, zero=False):
+        kwargs = {"momentum": self.norm_momentum, "name": name}
+        if self.norm_epsilon is not None:
+            kwargs["epsilon"] = self.norm_epsilon
+        if isinstance(self.norm, str):
+            kwargs["dtype"] = self.dtype_policy
+        layer = registry.get_norm(self.norm, channels, **kwargs)
+        if zero:
+            if not hasattr(layer, "gamma_initializer"):
+                raise ValueError(
+                    "ResidualBlock: `zero_init_residual=True` needs a norm with a "
+                    f"`gamma_initializer` (batch, layer, group...); got norm={self.norm!r}."
+                )
+            layer.gamma_initializer = keras.initializers.Zeros()
+        return layer
+
+    def _activation(self, name):
+        return registry.get_activation(self.activation, name=name, dtype=self.dtype_policy)
+
+    def _branch(self):
+        layers = []
+        for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
+            layers.extend((conv, norm, act))
+        return layers
+
+    def needs_projection(self, input_shape) -> bool:
+        """Whether an input of `input_shape` gets a projection shortcut (else identity)."""
+        return bool(
+            self.use_projection
+            or self.strides != (1, 1)
+            or input_shape[-1] != self.output_channels
+        )
+
+    def build(self, input_shape):
+        self._check_image_shape(input_shape)
+        branch_shape = build_chain(self._branch(), input_shape, owner=self)
+        if self.needs_projection(input_shape):
+            self.projection = self._conv(self.output_channels, (1, 1), self.strides, "projection")
+            self.projection_norm = self._norm(self.output_channels, "projection_norm")
+            build_chain([self.projection, self.projection_norm], input_shape)
+        if self.drop_path_layer is not None:
+            self.drop_path_layer.build(branch_shape)
+        self.add_layer.build([branch_shape, branch_shape])
+        self.output_activation.build(branch_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            if act is not None:
+                x = act(x)
+        if self.drop_path_layer is not None:
+            x = self.drop_path_layer(x, training=training)
+        shortcut = inputs
+        if self.projection is not None:
+            shortcut = self.projection(inputs)
+            if self.projection_norm is not None:
+                shortcut = self.projection_norm(shortcut, training=training)
+        return self.output_activation(self.add_layer([x, shortcut]))
+
+    def compute_output_shape(self, input_shape):
+        height = conv_output_length(input_shape[1], self.kernel_size[0], self.strides[0], "same")
+        width = conv_output_length(input_shape[2], self.kernel_size[1], self.strides[1], "same")
+        return (input_shape[0], height, width, self.output_channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "variant": self.variant,
+                "strides": self.strides,
+                "kernel_size": self.kernel_size,
+                "expansion": self.expansion,
+                "norm": registry.serialize_spec(self.norm),
+                "activation": registry.serialize_spec(self.activation),
+                "drop_path": self.drop_path,
+                "zero_init_residual": self.zero_init_residual,
+                "use_projection": self.use_projection,
+                "use_bias": self.use_bias,
+                "norm_momentum": self.norm_momentum,
+                "norm_epsilon": self.norm_epsilon,
+                "seed": self.seed,
+                **self._weight_config(),
+            }
+        )
+        return config
+
+
+registry.register("block", "residual", ResidualBlock)
