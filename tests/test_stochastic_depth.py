@@ -1,0 +1,128 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keras_blocks import StochasticDepth
+from tests.layer_checks import check_config_round_trip, run_layer_checks, to_numpy
+
+
+def _drop_indicators(layer, n, shape=(3, 2, 4)):
+    """Runs `layer` in training on ones; returns (dropped per sample, the outputs)."""
+    y = to_numpy(layer(np.ones((n, *shape), "float32"), training=True))
+    return np.all(y == 0, axis=tuple(range(1, y.ndim))), y
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape, training_differs, jit",
+    [
+        ({"rate": 0.5, "seed": 3}, (8, 5, 7, 3), True, True),
+        ({"rate": 0.0}, (2, 5, 7, 3), False, False),
+    ],
+)
+def test_shared_checks(kwargs, shape, training_differs, jit, tmp_path):
+    run_layer_checks(StochasticDepth, kwargs, shape, tmp_path, training_differs=training_differs,
+                     check_jit=jit)
+
+
+@given(rate=st.floats(0.05, 0.9), seed=st.integers(0, 2**16))
+def test_drop_rate_and_scaling(rate, seed):
+    n = 4000
+    layer = StochasticDepth(rate, seed=seed)
+    dropped, y = _drop_indicators(layer, n)
+    # A whole sample is either zero or scaled by 1 / (1 - rate): nothing in between.
+    survivors = y[~dropped]
+    np.testing.assert_allclose(survivors, 1.0 / (1.0 - rate), rtol=1e-6)
+    # The drop frequency matches `rate` (5 standard deviations of a binomial proportion).
+    tolerance = 5 * np.sqrt(rate * (1 - rate) / n)
+    assert abs(dropped.mean() - rate) < tolerance, (dropped.mean(), rate)
+    # So the expected output is the input.
+    assert abs(y.mean() - 1.0) < 5 * np.sqrt(rate / (1 - rate) / n)
+
+
+def test_samples_are_dropped_independently():
+    n = 20000
+    layer = StochasticDepth(0.5, seed=11)
+    first, _ = _drop_indicators(layer, n, shape=(2,))
+    second, _ = _drop_indicators(layer, n, shape=(2,))
+    bound = 5 / np.sqrt(n)
+    # Neighbouring samples, and the same sample on two calls, are uncorrelated.
+    assert abs(np.corrcoef(first[:-1], first[1:])[0, 1]) < bound
+    assert abs(np.corrcoef(first, second)[0, 1]) < bound
+    # The pair frequency is rate**2, as independence requires.
+    assert abs(np.mean(first[:-1] & first[1:]) - 0.25) < 5 * np.sqrt(0.25 * 0.75 / n)
+
+
+def test_each_sample_shares_one_draw_across_positions_and_channels():
+    layer = StochasticDepth(0.5, seed=2)
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (64, 5, 3, 7)).astype("float32")
+    y = to_numpy(layer(x, training=True))
+    ratio = y / x
+    per_sample = ratio.reshape(64, -1)
+    np.testing.assert_allclose(per_sample, per_sample[:, :1].repeat(per_sample.shape[1], 1),
+                               rtol=1e-6)
+    assert set(np.round(per_sample[:, 0], 5)) == {0.0, 2.0}
+
+
+def test_identity_at_inference_and_outside_training():
+    x = np.random.default_rng(1).normal(size=(16, 4, 4, 3)).astype("float32")
+    layer = StochasticDepth(0.7, seed=0)
+    np.testing.assert_array_equal(to_numpy(layer(x, training=False)), x)
+    np.testing.assert_array_equal(to_numpy(layer(x)), x)  # training=None means inference
+    model = keras.Sequential([keras.Input((4, 4, 3)), layer])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    # A rate of 0 is the identity even in training.
+    np.testing.assert_array_equal(to_numpy(StochasticDepth(0.0)(x, training=True)), x)
+
+
+def test_a_seed_makes_the_drops_reproducible():
+    a, b, c = StochasticDepth(0.5, seed=5), StochasticDepth(0.5, seed=5), StochasticDepth(
+        0.5, seed=6
+    )
+    for _ in range(2):  # successive calls differ, but equally for equal seeds
+        drops_a, _ = _drop_indicators(a, 256)
+        drops_b, _ = _drop_indicators(b, 256)
+        drops_c, _ = _drop_indicators(c, 256)
+        np.testing.assert_array_equal(drops_a, drops_b)
+        assert not np.array_equal(drops_a, drops_c)
+    restored = check_config_round_trip(StochasticDepth(0.5, seed=5))
+    assert restored.seed == 5
+
+
+def test_mixed_precision_keeps_the_exact_scale():
+    layer = StochasticDepth(0.75, seed=1, dtype="mixed_float16")
+    y = layer(np.ones((64, 3), "float32"), training=True)
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
+    assert set(np.unique(to_numpy(y).astype("float32"))) <= {0.0, 4.0}
+
+
+def test_works_inside_a_compiled_training_step_with_an_unknown_batch_size():
+    layer = StochasticDepth(0.5, seed=3)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
+    model.compile("sgd", "mse", jit_compile=True)
+    x = np.ones((24, 4), "float32")
+    model.fit(x, np.ones((24, 1)), batch_size=7, epochs=1, verbose=0)  # last batch of 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rate": 1.0}, "`rate` must be a number in [0.0, 1.0); got 1.0"),
+        ({"rate": -0.1}, "`rate` must be a number in [0.0, 1.0); got -0.1"),
+        ({"rate": "0.5"}, "`rate` must be a number in [0.0, 1.0); got '0.5'"),
+        ({"rate": 0.1, "seed": -1}, "`seed` must be an integer >= 0; got -1"),
+        ({"rate": 0.1, "seed": 1.5}, "`seed` must be an integer >= 0; got 1.5"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        StochasticDepth(**kwargs)
+    assert message in str(error.value)
+    assert "StochasticDepth" in str(error.value)
+
+
+def test_an_input_without_a_batch_axis_raises_at_build():
+    with pytest.raises(ValueError, match=r"rank >= 1.*got shape \(\)"):
+        StochasticDepth(0.2).build(())
