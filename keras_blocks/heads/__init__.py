@@ -1,3 +1,5 @@
 """Dense heads: the classifying half of a convolutional classifier."""
 
-__all__: list[str] = []
+from keras_blocks.heads.dense_head import DenseHead
+
+__all__ = ["DenseHead"]
