@@ -375,8 +375,13 @@ def _batch_norm(channels=None, *, momentum=0.99, epsilon=1e-3, **kwargs):
 
 @register("norm", "sync_batch")
 def _sync_batch_norm(channels=None, *, momentum=0.99, epsilon=1e-3, **kwargs):
+    # Keras only accepts synchronized=True on TensorFlow (tf.distribute replicas each see
+    # part of the batch). Under JAX's DataParallel one program sees the global batch, so
+    # plain batch norm already uses global statistics: "sync_batch" means the same thing
+    # on every backend, and a model saved with it on TensorFlow loads on the others.
     return keras.layers.BatchNormalization(
-        momentum=momentum, epsilon=epsilon, synchronized=True, **kwargs
+        momentum=momentum, epsilon=epsilon,
+        synchronized=keras.backend.backend() == "tensorflow", **kwargs
     )
 
 

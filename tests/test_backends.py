@@ -42,6 +42,7 @@ OTHERS = tuple(b for b in layer_table.BACKENDS if b != HOME)
 MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 SUBPROCESS_TIMEOUT_S = 1500
 LAYERS = public_layers(keras_blocks)
+LABELS = list(layer_table.cases_for(LAYERS))
 
 
 def _installed(backend: str) -> bool:
@@ -124,6 +125,8 @@ def test_every_public_layer_has_a_backend_case():
     """A new layer without an entry in LAYER_CASES fails here, and so does a stale entry."""
     missing = sorted(set(LAYERS) - set(layer_table.LAYER_CASES))
     stale = sorted(set(layer_table.LAYER_CASES) - set(LAYERS))
+    stale += sorted(label for label, (name, _) in layer_table.EXTRA_CASES.items()
+                    if name not in LAYERS)
     assert not missing, f"add a representative configuration to LAYER_CASES for {missing}"
     assert not stale, f"LAYER_CASES names layers that are not public: {stale}"
     assert "ConvBlock" in LAYERS
@@ -133,9 +136,10 @@ def test_expected_failures_are_documented():
     """Each expected failure names a known backend and layer, and the layer's docstring
     names the backend (so users read why before they hit it)."""
     words = {"tensorflow": ("tensorflow",), "jax": ("jax",), "torch": ("torch", "pytorch")}
-    for (backend, name), reason in layer_table.EXPECTED_FAILURES.items():
+    for (backend, label), reason in layer_table.EXPECTED_FAILURES.items():
         assert backend in layer_table.BACKENDS, backend
-        assert name in LAYERS, name
+        assert label in LABELS, label
+        name = layer_table.cases_for(LAYERS)[label][0]
         assert reason.strip(), (backend, name)
         doc = (getattr(keras_blocks, name).__doc__ or "").lower()
         assert any(word in doc for word in words[backend]), (
@@ -145,7 +149,7 @@ def test_expected_failures_are_documented():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", OTHERS)
-@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("name", LABELS)
 def test_layer_checks_on_backend(backend_runs, backend, name):
     results = _results_for(backend_runs, backend)
     result = results["layers"].get(name)

@@ -88,5 +88,25 @@ LAYER_CASES: dict[str, LayerCase] = {
     ),
 }
 
-# (backend, layer name) -> reason. The layer's docstring must name the backend.
+# Configurations that matter across backends beyond the representative one, by label
+# "Layer[what]": they run on every backend like the entries above.
+EXTRA_CASES: dict[str, tuple[str, LayerCase]] = {
+    # "sync_batch" is TensorFlow's cross-replica batch norm; on JAX and PyTorch it must
+    # still build (and a model saved with it must load there).
+    "ConvBlock[norm=sync_batch]": (
+        "ConvBlock",
+        LayerCase({"filters": 4, "norm": "sync_batch"}, (2, 9, 11, 3),
+                  {"training_differs": True}),
+    ),
+}
+
+
+def cases_for(layers) -> dict[str, tuple[str, LayerCase | None]]:
+    """label -> (layer name, case or None when the layer has no entry), extras last."""
+    cases = {name: (name, LAYER_CASES.get(name)) for name in layers}
+    cases.update({label: extra for label, extra in EXTRA_CASES.items() if extra[0] in layers})
+    return cases
+
+
+# (backend, label) -> reason. The layer's docstring must name the backend.
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {}

@@ -44,14 +44,14 @@ def _error_summary(error: BaseException) -> str:
     return text[-3000:]
 
 
-def check_layer(name: str, workdir: str) -> dict:
+def check_layer(label: str, workdir: str) -> dict:
     import keras
 
     import keras_blocks
     from tests.backend_checks import layer_table
     from tests.layer_checks import run_layer_checks
 
-    case = layer_table.LAYER_CASES.get(name)
+    name, case = layer_table.cases_for(public_layers())[label]
     if case is None:
         return {"status": "no-entry", "error": f"{name} has no entry in LAYER_CASES"}
     keras.config.set_dtype_policy("float32")
@@ -59,7 +59,7 @@ def check_layer(name: str, workdir: str) -> dict:
     start = time.perf_counter()
     try:
         cls = getattr(keras_blocks, name)
-        layer_dir = os.path.join(workdir, name)
+        layer_dir = os.path.join(workdir, f"case{len(os.listdir(workdir))}")
         os.makedirs(layer_dir, exist_ok=True)
         if case.runner:
             from tests.backend_checks import special_cases
@@ -90,12 +90,16 @@ def main(argv=None) -> int:
 
     backend = keras.backend.backend()
     results: dict = {"backend": backend, "keras": keras.__version__, "layers": {}}
-    names = args.layers.split(",") if args.layers else public_layers()
+    from tests.backend_checks import layer_table
+
+    labels = list(layer_table.cases_for(public_layers()))
+    if args.layers:
+        labels = [label for label in labels if label.split("[")[0] in args.layers.split(",")]
     with tempfile.TemporaryDirectory() as workdir:
-        for name in names:
-            result = check_layer(name, workdir)
-            results["layers"][name] = result
-            print(f"[{backend}] {name}: {result['status']} ({result.get('seconds', 0)} s)",
+        for label in labels:
+            result = check_layer(label, workdir)
+            results["layers"][label] = result
+            print(f"[{backend}] {label}: {result['status']} ({result.get('seconds', 0)} s)",
                   flush=True)
             if result["status"] == "fail":
                 print(result["error"], flush=True)
