@@ -1,0 +1,65 @@
+"""CutMix: paste a box from a partner image; mix labels by area."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_blocks import registry
+from keras_blocks.augment._base import image_size
+from keras_blocks.augment._mixing import MixingLayer
+from keras_blocks.augment.random_erasing import box_mask
+
+
+@keras.saving.register_keras_serializable(package="keras_blocks")
+class CutMix(MixingLayer):
+    """Pastes a random box of a partner image into each image; labels mix by area.
+
+    For each sample, `lam ~ Beta(alpha, alpha)`; a box of `sqrt(1 - lam)` times the
+    height and width, centred uniformly and clipped to the image, is copied from a
+    random partner of the batch (Yun et al., 2019). The label weight is the fraction of
+    the image NOT pasted. Inputs and label formats as [`MixUp`][keras_blocks.MixUp].
+
+    Args:
+        alpha: Beta distribution parameter (> 0), default 1.0.
+        num_classes: classes of integer labels; `None` for float labels.
+        seed: int or `None`.
+        **kwargs: standard layer arguments (`name`, `dtype`).
+
+    Raises:
+        ValueError: called without labels, or on integer labels without `num_classes`.
+
+    Example:
+        ```python
+        import numpy as np
+        from keras_blocks.augment import CutMix
+
+        images = np.random.rand(8, 32, 32, 3).astype("float32")
+        labels = np.eye(2, dtype="float32")[np.random.randint(0, 2, 8)]
+        mixed = CutMix(seed=0)({"images": images, "labels": labels})
+        mixed["labels"].shape  # (8, 2)
+        ```
+    """
+
+    def __init__(self, alpha=1.0, num_classes=None, seed=None, **kwargs):
+        super().__init__(alpha, num_classes=num_classes, seed=seed, **kwargs)
+
+    def mix(self, b, images, labels, n):
+        perm = self.partners(b, n)
+        height, width = image_size(b, images)
+        in_h, in_w = b.cast(height, "float32"), b.cast(width, "float32")
+        lam = b.random.beta((n,), self.alpha, self.alpha, dtype="float32",
+                            seed=self.seed_generator(b))
+        centre = self.uniform(b, (n, 2))
+        cut = b.numpy.sqrt(1.0 - lam)
+        cy, cx = centre[:, 0] * in_h, centre[:, 1] * in_w
+        y0 = b.numpy.clip(b.numpy.round(cy - cut * in_h / 2.0), 0.0, in_h)
+        y1 = b.numpy.clip(b.numpy.round(cy + cut * in_h / 2.0), 0.0, in_h)
+        x0 = b.numpy.clip(b.numpy.round(cx - cut * in_w / 2.0), 0.0, in_w)
+        x1 = b.numpy.clip(b.numpy.round(cx + cut * in_w / 2.0), 0.0, in_w)
+        mask = box_mask(b, y0, x0, y1 - y0, x1 - x0, height, width)
+        images = images + mask * (b.numpy.take(images, perm, axis=0) - images)
+        kept = 1.0 - (y1 - y0) * (x1 - x0) / (in_h * in_w)
+        return images, self.mix_labels(b, labels, perm, kept)
+
+
+registry.register("augmentation", "cutmix", CutMix)

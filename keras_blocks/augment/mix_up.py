@@ -1,0 +1,56 @@
+"""MixUp: blend pairs of images and their labels."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_blocks import registry
+from keras_blocks.augment._mixing import MixingLayer
+
+
+@keras.saving.register_keras_serializable(package="keras_blocks")
+class MixUp(MixingLayer):
+    """Blends each image with a random partner of the batch, labels alike.
+
+    Image `i` becomes `lam_i * x_i + (1 - lam_i) * x_perm[i]`, `lam_i ~ Beta(alpha,
+    alpha)` per sample (Zhang et al., 2018), and its label the same mixture. Call it on
+    `(images, labels)` or `{"images": ..., "labels": ...}`: typically in a `tf.data`
+    pipeline, `dataset.map(lambda x, y: mix_up((x, y)))`. Labels may be float binary
+    targets `(B,)`/`(B, 1)`, float one-hot rows `(B, K)`, or integer class ids with
+    `num_classes` (one-hot encoded first; `num_classes=1` means binary 0/1 ints). The
+    output labels are float32, one-hot for integer ids also at inference.
+
+    Args:
+        alpha: Beta distribution parameter (> 0), default 0.2.
+        num_classes: classes of integer labels (see above); `None` for float labels.
+        seed: int or `None`.
+        **kwargs: standard layer arguments (`name`, `dtype`).
+
+    Raises:
+        ValueError: called without labels, or on integer labels without `num_classes`.
+
+    Example:
+        ```python
+        import numpy as np
+        from keras_blocks.augment import MixUp
+
+        images = np.random.rand(8, 32, 32, 3).astype("float32")
+        labels = np.random.randint(0, 10, (8,))
+        mixed_images, mixed_labels = MixUp(num_classes=10, seed=0)((images, labels))
+        mixed_labels.shape  # (8, 10)
+        ```
+    """
+
+    def __init__(self, alpha=0.2, num_classes=None, seed=None, **kwargs):
+        super().__init__(alpha, num_classes=num_classes, seed=seed, **kwargs)
+
+    def mix(self, b, images, labels, n):
+        perm = self.partners(b, n)
+        weight = b.random.beta((n,), self.alpha, self.alpha, dtype="float32",
+                               seed=self.seed_generator(b))
+        w = b.numpy.reshape(weight, (-1, 1, 1, 1))
+        images = images * w + b.numpy.take(images, perm, axis=0) * (1.0 - w)
+        return images, self.mix_labels(b, labels, perm, weight)
+
+
+registry.register("augmentation", "mixup", MixUp)
