@@ -1,3 +1,9 @@
 """Builders: custom convnets stacked from blocks, published architectures, classifiers."""
 
-__all__: list[str] = []
+from keras_blocks.models.conv_net import build_conv_net, course_conv_net, make_block_specs
+
+__all__: list[str] = [
+    "build_conv_net",
+    "course_conv_net",
+    "make_block_specs",
+]
