@@ -114,9 +114,10 @@ class ResidualBlock(Block):
         self.norm = registry.deserialize_spec(norm)
         self.activation = registry.deserialize_spec(activation)
         self.drop_path = check.fraction(owner, "drop_path", drop_path)
-        for name, value in (("zero_init_residual", zero_init_residual),):
-            if not isinstance(value, bool):
-                raise ValueError(f"{owner}: `{name}` must be True or False; got {value!r}.")
+        if not isinstance(zero_init_residual, bool):
+            raise ValueError(
+                f"{owner}: `zero_init_residual` must be True or False; got {zero_init_residual!r}."
+            )
         if zero_init_residual and self.norm is None:
             raise ValueError(
                 f"{owner}: `zero_init_residual=True` zeroes the last norm's scale, so it needs "
