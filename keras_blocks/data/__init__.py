@@ -1,3 +1,12 @@
 """Input pipelines: tf.data datasets of (images, labels) ready for model.fit."""
 
-__all__: list[str] = []
+from keras_blocks.data.benchmark import benchmark_pipeline, trace_pipeline
+from keras_blocks.data.pipeline import make_pipeline
+from keras_blocks.data.synthetic import make_synthetic_car_truck
+
+__all__: list[str] = [
+    "benchmark_pipeline",
+    "make_pipeline",
+    "make_synthetic_car_truck",
+    "trace_pipeline",
+]

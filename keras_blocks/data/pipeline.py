@@ -1,0 +1,773 @@
+"""`make_pipeline`: a tf.data input pipeline that is fast, exact and hard to misuse.
+
+The course's recipe (`image_dataset_from_directory`, `map(convert_to_float)`, `cache()`,
+`prefetch`) caches float32 *batches*: four times the memory of uint8 pixels, and every
+epoch after the first replays the first epoch's order. `make_pipeline` instead
+
+1. decodes and resizes every image once, in parallel, into a `uint8` cache (in memory or
+   in a file written atomically), checking every file and naming the bad ones;
+2. every epoch, shuffles *indices* (a new order each epoch) and gathers whole batches
+   from the cache, one tensor operation per batch instead of one per image;
+3. then, per batch (vectorized): augmentation, conversion to float32, prefetch.
+
+With `cache=False` it streams instead: shuffled file order, parallel (optionally
+interleaved) reads and decodes, batch, the same per-batch transforms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+import warnings
+
+import keras
+import numpy as np
+
+from keras_blocks import _validation as check
+from keras_blocks.data import sources
+from keras_blocks.data._lazy import tf
+
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
+OWNER = sources.OWNER
+LABEL_MODES = ("binary", "int", "categorical")
+SUBSETS = ("training", "validation", "both")
+ON_ERROR = ("raise", "skip")
+CACHE_VERSION = 1
+_BUILD_BATCH = 256
+
+
+class _Hooks:
+    """Test seams: after each decoded chunk, and while the cache file is written."""
+
+    on_build_chunk = None
+    on_cache_write = None
+
+
+def make_pipeline(
+    source,
+    *,
+    image_size,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    seed: int | None = None,
+    cache=True,
+    augment=None,
+    label_mode: str = "binary",
+    validation_split: float | None = None,
+    subset: str | None = None,
+    class_names=None,
+    num_parallel_calls: int = AUTOTUNE,
+    deterministic: bool | None = None,
+    prefetch: int | None = AUTOTUNE,
+    drop_remainder: bool = False,
+    interpolation: str = "bilinear",
+    crop_to_aspect_ratio: bool = False,
+    on_error: str = "raise",
+    value_range=(0.0, 1.0),
+    interleave=None,
+    validate: bool = True,
+    input_context=None,
+):
+    """Builds a `tf.data.Dataset` of `(images, labels)` batches ready for `model.fit`.
+
+    Images come out as float32 `(batch, height, width, 3)` in `value_range` (default
+    `[0, 1]`, like the course's `convert_to_float`). Every epoch yields every image
+    exactly once with its label, in a new order when `shuffle=True`.
+
+    What happens, in order: list the files (sorted class folders); decode and resize
+    each image once, in parallel, to `uint8` (this is also where corrupt files are
+    found, so a bad file costs nothing later); keep those pixels in the cache; then
+    every epoch shuffle the image *indices*, batch them, gather each batch from the
+    cache in one operation, apply `augment` to the batch, convert to float32, and
+    prefetch. The cache holds `uint8` pixels at `image_size` (a quarter of the float32
+    bytes) and sits *before* augmentation, so augmentation stays random every epoch.
+
+    With `cache=False` nothing is kept: each epoch reads and decodes the files again
+    (shuffled file order, parallel map, interleaved reads for remote storage), which
+    suits data that does not fit in memory.
+
+    Train and validation pipelines must agree on the classes. A validation pipeline
+    reuses the training pipeline's names, and a mismatch raises:
+
+    ```python
+    train = make_pipeline("data/train", image_size=128)
+    valid = make_pipeline("data/valid", image_size=128, shuffle=False,
+                          class_names=train.class_names)
+    ```
+
+    Distribution: the dataset works with `tf.distribute` strategies. Given to
+    `model.fit` (or `strategy.experimental_distribute_dataset`), `batch_size` is the
+    *global* batch, split across replicas; the auto-shard policy is set to `DATA`
+    (the cache or file list is in memory, so there are no files to shard). With
+    `strategy.distribute_datasets_from_function`, pass its `input_context`: each input
+    pipeline then reads its own shard of the files (file-level sharding) and
+    `batch_size` is still the global batch (each pipeline batches
+    `input_context.get_per_replica_batch_size(batch_size)`).
+
+    Args:
+        source: a directory with one subfolder per class (the course's layout, any
+            file system `tf.io.gfile` supports); a list of `(path, label)` pairs with
+            labels as class-name strings or integer indices; a tuple `(images, labels)`
+            of NumPy arrays with pixels in `[0, 255]`; or a `tf.data.Dataset` of
+            unbatched `(image, label)` elements.
+        image_size: output `(height, width)`, or one int for square images.
+        batch_size: images per batch (the global batch under a distribution strategy).
+        shuffle: shuffle every epoch, with a new order each epoch.
+        seed: seed of the shuffle (`None`: a different order every run). The
+            `validation_split` split does not depend on it.
+        cache: `True` or `"memory"` keeps the decoded `uint8` images in memory; a file
+            path also writes them to that file (atomically, when the decode pass is
+            complete, so an interrupted run never leaves a half-written cache) and later
+            runs load it instead of decoding; `False` decodes the files every epoch.
+        augment: a Keras layer (any `keras_blocks.augment` or `keras.layers` random
+            augmentation) or a callable, applied to each float32 batch with pixels in
+            `[0, 255]`, after the cache, in training mode.
+        label_mode: `"binary"` (float32 `(batch, 1)`), `"int"` (int32 `(batch,)`) or
+            `"categorical"` (float32 one-hot `(batch, classes)`).
+        validation_split: fraction of the images held out, in (0, 1). The split is
+            stratified by class and depends only on the file names (not on `seed`), so
+            the training and validation subsets never overlap.
+        subset: `"training"`, `"validation"` or `"both"` (returns a `(train, valid)`
+            tuple; the validation dataset is not shuffled and not augmented). Required
+            with `validation_split`.
+        class_names: the classes, in label order. For a directory they must match its
+            subfolders (order gives the labels); inferred in sorted order when `None`.
+        num_parallel_calls: parallelism of the decode and per-batch maps.
+        deterministic: whether parallel maps keep their order (`None`: tf.data's
+            default, deterministic). `False` can be faster on a busy machine.
+        prefetch: batches to prefetch, `AUTOTUNE` (default), or `0`/`None` for none.
+        drop_remainder: drop the last, smaller batch of each epoch.
+        interpolation: resize method: `"bilinear"`, `"nearest"`, `"bicubic"`,
+            `"area"`, `"lanczos3"`, `"lanczos5"`, `"gaussian"` or `"mitchellcubic"`.
+        crop_to_aspect_ratio: center-crop each image to the target aspect ratio before
+            resizing instead of distorting it.
+        on_error: what a corrupt, truncated or non-image file does: `"raise"` (a
+            `ValueError` naming the file) or `"skip"` (left out, with a warning that
+            gives the count and names; also in `dataset.skipped_files`).
+        value_range: `(low, high)` of the output pixels: `(0, 1)` (default) or
+            `(0, 255)`, or any other range.
+        interleave: interleaved (parallel, overlapping) file reads: `None` turns them
+            on for remote paths (`gs://`, `s3://`, `hdfs://`...), `True`/`False` forces
+            them, an int sets the number of files read at once.
+        validate: with `cache=False`, decode every file once while building the
+            pipeline to find bad files up front (as the cache does). Without it a bad
+            file fails in the middle of an epoch.
+        input_context: a `tf.distribute.InputContext` from
+            `distribute_datasets_from_function`, to shard the files per input pipeline.
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)` (a `(train, valid)` pair for
+        `subset="both"`), with attributes `class_names`, `file_paths` (the images it
+        yields, for file sources), `skipped_files` (`(path, reason)` pairs),
+        `num_images` and `cache_bytes` (bytes of the `uint8` cache; 0 without one).
+
+    Raises:
+        ValueError: a path that does not exist, an empty directory, fewer than two
+            classes for `"binary"`/`"categorical"`, class names that differ from the
+            directory's, a non-positive `image_size` or `batch_size`,
+            `validation_split` without `subset`, or (with `on_error="raise"`) a file
+            that cannot be decoded.
+
+    Example:
+        ```python
+        import numpy as np
+        from keras_blocks import make_pipeline
+
+        images = np.random.randint(0, 256, (10, 8, 8, 3), dtype="uint8")
+        labels = np.arange(10) % 2
+        ds = make_pipeline((images, labels), image_size=16, batch_size=4, seed=0)
+        x, y = next(iter(ds))
+        x.shape, y.shape  # (4, 16, 16, 3), (4, 1)
+        ds.class_names  # ['0', '1']
+        ```
+    """
+    image_size = check.int_tuple(OWNER, "image_size", image_size, 2)
+    batch_size = check.positive_int(OWNER, "batch_size", batch_size)
+    check.one_of(OWNER, "label_mode", label_mode, LABEL_MODES)
+    check.one_of(OWNER, "interpolation", interpolation, sources.INTERPOLATIONS)
+    check.one_of(OWNER, "on_error", on_error, ON_ERROR)
+    value_range = check.value_range(OWNER, "value_range", value_range)
+    if num_parallel_calls != AUTOTUNE:
+        num_parallel_calls = check.positive_int(
+            OWNER, "num_parallel_calls", num_parallel_calls
+        )
+    if prefetch is None:
+        prefetch = 0
+    elif prefetch != AUTOTUNE:
+        prefetch = check.positive_int(OWNER, "prefetch", prefetch, minimum=0)
+    if seed is not None:
+        seed = check.positive_int(OWNER, "seed", seed, minimum=0)
+    if deterministic not in (None, True, False):
+        raise ValueError(
+            f"{OWNER}: `deterministic` must be None, True or False; got {deterministic!r}."
+        )
+    if isinstance(interleave, bool) or interleave is None:
+        pass
+    else:
+        interleave = check.positive_int(OWNER, "interleave", interleave)
+    cache_path = _check_cache(cache)
+    if validation_split is not None:
+        validation_split = check.fraction(OWNER, "validation_split", validation_split)
+        if validation_split == 0.0:
+            raise ValueError(f"{OWNER}: `validation_split` must be in (0, 1); got 0.")
+        if subset is None:
+            raise ValueError(
+                f"{OWNER}: `validation_split={validation_split}` needs `subset` "
+                f"(one of {', '.join(repr(s) for s in SUBSETS)})."
+            )
+    if subset is not None:
+        check.one_of(OWNER, "subset", subset, SUBSETS)
+        if validation_split is None:
+            raise ValueError(f"{OWNER}: `subset={subset!r}` needs `validation_split`.")
+    if augment is not None and not callable(augment):
+        raise ValueError(
+            f"{OWNER}: `augment` must be a Keras layer or a callable on image batches; "
+            f"got {augment!r}."
+        )
+
+    settings = {
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "seed": seed,
+        "label_mode": label_mode,
+        "num_parallel_calls": num_parallel_calls,
+        "deterministic": deterministic,
+        "prefetch": prefetch,
+        "drop_remainder": drop_remainder,
+        "interpolation": interpolation,
+        "crop_to_aspect_ratio": bool(crop_to_aspect_ratio),
+        "on_error": on_error,
+        "value_range": value_range,
+        "input_context": input_context,
+    }
+
+    if isinstance(source, tf.data.Dataset):
+        if validation_split is not None:
+            raise ValueError(
+                f"{OWNER}: `validation_split` is not supported for a tf.data.Dataset "
+                "`source` (its size is unknown); split it first and call make_pipeline "
+                "on each part."
+            )
+        return _from_dataset(
+            source, class_names, cache, cache_path, shuffle, augment, settings
+        )
+
+    if _is_array_pair(source):
+        if cache_path is not None:
+            raise ValueError(
+                f"{OWNER}: `cache` as a file is for files; (images, labels) arrays are "
+                "already in memory and are always kept there as uint8."
+            )
+        images, labels, names = sources.arrays_source(source[0], source[1], class_names)
+        _check_classes(names, labels, label_mode)
+        keys = [str(i) for i in range(len(labels))]
+
+        def build(keep, subset_name, do_shuffle, do_augment):
+            part = images if keep is None else images[keep]
+            part_labels = labels if keep is None else labels[keep]
+            pixels = _resize_arrays(part, settings)
+            ds = _gather_pipeline(pixels, part_labels, names, do_shuffle, do_augment, settings)
+            return _annotate(ds, names, None, [], pixels.nbytes, len(part_labels))
+
+        return _split_and_build(
+            keys, labels, validation_split, subset, shuffle, augment, build
+        )
+
+    if isinstance(source, (str, os.PathLike)):
+        files = sources.list_image_directory(source, class_names)
+    elif isinstance(source, (list, tuple)):
+        files = sources.files_from_pairs(source, class_names)
+    else:
+        raise ValueError(
+            f"{OWNER}: `source` must be a directory, a list of (path, label) pairs, an "
+            f"(images, labels) tuple of NumPy arrays or a tf.data.Dataset; got "
+            f"{type(source).__name__}."
+        )
+    _check_classes(files.class_names, files.labels, label_mode)
+    if interleave is None:
+        interleave = any(sources.is_remote(p) for p in files.paths[:1])
+    settings["interleave"] = 4 if interleave is True else int(interleave or 0)
+
+    def build(keep, subset_name, do_shuffle, do_augment):
+        part = files if keep is None else files.subset(keep)
+        path = cache_path
+        if path is not None and subset_name is not None:
+            path = f"{cache_path}.{subset_name}"
+        return _files_pipeline(
+            part, cache, path, validate, do_shuffle, do_augment, settings
+        )
+
+    return _split_and_build(
+        files.paths, files.labels, validation_split, subset, shuffle, augment, build
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_cache(cache):
+    if cache is True or cache is False or cache == "memory":
+        return None
+    if isinstance(cache, (str, os.PathLike)) and os.fspath(cache):
+        path = os.fspath(cache)
+        if tf.io.gfile.isdir(path):
+            raise ValueError(
+                f"{OWNER}: `cache` {path!r} is a directory; pass a file path such as "
+                f"{os.path.join(path, 'train.cache')!r}."
+            )
+        return path
+    raise ValueError(
+        f"{OWNER}: `cache` must be True, 'memory', a file path or False; got {cache!r}."
+    )
+
+
+def _check_classes(names, labels, label_mode):
+    if label_mode in ("binary", "categorical") and len(names) < 2:
+        raise ValueError(
+            f"{OWNER}: label_mode={label_mode!r} needs at least two classes; found "
+            f"{len(names)}: {names}."
+        )
+    if label_mode == "binary" and len(names) != 2:
+        raise ValueError(
+            f"{OWNER}: label_mode='binary' needs exactly two classes; found {len(names)}: "
+            f"{names}. Use label_mode='categorical' or 'int'."
+        )
+    if labels is not None and labels.size and labels.max() >= len(names):
+        raise ValueError(
+            f"{OWNER}: label {int(labels.max())} is out of range for {len(names)} "
+            f"classes {names}."
+        )
+
+
+def _is_array_pair(source) -> bool:
+    return (
+        isinstance(source, tuple)
+        and len(source) == 2
+        and isinstance(source[0], np.ndarray)
+    )
+
+
+def _split_and_build(keys, labels, validation_split, subset, shuffle, augment, build):
+    if validation_split is None:
+        return build(None, None, shuffle, augment)
+    if subset == "both":
+        train_keep = sources.split_indices(keys, labels, validation_split, "training")
+        valid_keep = sources.split_indices(keys, labels, validation_split, "validation")
+        return (
+            build(train_keep, "training", shuffle, augment),
+            build(valid_keep, "validation", False, None),
+        )
+    keep = sources.split_indices(keys, labels, validation_split, subset)
+    return build(keep, subset, shuffle, augment)
+
+
+# ---------------------------------------------------------------- decoding the files
+
+
+def _read_and_decode(paths_t, order, settings, interleave, deterministic):
+    """A dataset of `(index, uint8 image)` for the indices in `order`."""
+
+    def decode(index, contents):
+        image = sources.decode_image(
+            contents,
+            settings["image_size"],
+            settings["interpolation"],
+            settings["crop_to_aspect_ratio"],
+        )
+        return index, image
+
+    npc = settings["num_parallel_calls"]
+    if interleave:
+        # Overlap many slow reads (remote storage: high time to first byte) by reading
+        # `interleave` blocks of files at once; decoding stays a parallel map.
+        def read_block(indices):
+            block = tf.data.Dataset.from_tensor_slices(indices)
+            return block.map(lambda i: (i, sources.read_file(tf.gather(paths_t, i))))
+
+        reads = order.batch(16).interleave(
+            read_block,
+            cycle_length=interleave,
+            block_length=1,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=deterministic,
+        )
+        return reads.map(decode, num_parallel_calls=npc, deterministic=deterministic)
+    return order.map(
+        lambda i: decode(i, sources.read_file(tf.gather(paths_t, i))),
+        num_parallel_calls=npc,
+        deterministic=deterministic,
+    )
+
+
+def _decode_pass(files, settings, keep_pixels):
+    """Decodes every file once: `(pixels or None, ok indices, [(path, reason)])`."""
+    n = len(files.paths)
+    height, width = settings["image_size"]
+    paths_t = tf.constant(files.paths)
+    pass_ds = _read_and_decode(
+        paths_t, tf.data.Dataset.range(n), settings, settings["interleave"], False
+    )
+    if not keep_pixels:
+        pass_ds = pass_ds.map(lambda i, image: (i, tf.zeros([0, 0, 3], tf.uint8)))
+    # A file that fails to read or decode is dropped here and found below by its index.
+    pass_ds = pass_ds.ignore_errors().batch(_BUILD_BATCH).prefetch(2)
+    pixels = np.empty((n, height, width, 3), np.uint8) if keep_pixels else None
+    ok = np.zeros(n, bool)
+    for indices, images in pass_ds:
+        indices = indices.numpy()
+        if keep_pixels:
+            pixels[indices] = images.numpy()
+        ok[indices] = True
+        if _Hooks.on_build_chunk is not None:
+            _Hooks.on_build_chunk(int(ok.sum()))
+    skipped = []
+    for i in np.flatnonzero(~ok):
+        # Decode the few failures again, one by one, to report why each failed.
+        try:
+            image = sources.decode_image(
+                sources.read_file(files.paths[i]),
+                settings["image_size"],
+                settings["interpolation"],
+                settings["crop_to_aspect_ratio"],
+            )
+        except (tf.errors.OpError, ValueError) as error:
+            message = getattr(error, "message", str(error))
+            message = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", message).strip()
+            message = (message.splitlines() or ["unknown error"])[0]
+            skipped.append((files.paths[i], message))
+            continue
+        if keep_pixels:  # a transient read error: the retry worked
+            pixels[i] = image.numpy()
+        ok[i] = True
+    keep = np.flatnonzero(ok)
+    if keep_pixels and keep.size < n:
+        pixels = pixels[keep]
+    return pixels, keep, skipped
+
+
+def _report_skipped(skipped, on_error, n_total):
+    if not skipped:
+        return
+    listing = "; ".join(f"{path}: {reason}" for path, reason in skipped[:10])
+    more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
+    if on_error == "raise":
+        raise ValueError(
+            f"{OWNER}: could not decode {len(skipped)} of {n_total} image file(s): "
+            f"{listing}{more}. Fix or remove them, or pass on_error='skip' to leave them "
+            "out (they are then listed in `dataset.skipped_files`)."
+        )
+    warnings.warn(
+        f"{OWNER}: skipped {len(skipped)} of {n_total} image file(s) that could not be "
+        f"decoded: {listing}{more}. The list is in `dataset.skipped_files`.",
+        stacklevel=4,
+    )
+
+
+# ------------------------------------------------------------------- the disk cache
+
+
+def _fingerprint(files, settings) -> str:
+    payload = {
+        "version": CACHE_VERSION,
+        "paths": files.paths,
+        "labels": files.labels.tolist(),
+        "class_names": files.class_names,
+        "image_size": list(settings["image_size"]),
+        "interpolation": settings["interpolation"],
+        "crop_to_aspect_ratio": settings["crop_to_aspect_ratio"],
+    }
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+_MAGIC = b"KBCACHE1"
+
+
+def _load_cache(path, fingerprint):
+    """The cache file's arrays, or `None` (with a warning) when it cannot be used."""
+    if not tf.io.gfile.exists(path):
+        return None
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            if f.read(len(_MAGIC)) != _MAGIC:
+                raise ValueError("not a keras_blocks cache file")
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")).decode())
+            if header["fingerprint"] != fingerprint:
+                warnings.warn(
+                    f"{OWNER}: the cache file {path!r} was built from other files or "
+                    "settings; rebuilding it.",
+                    stacklevel=4,
+                )
+                return None
+            shape = tuple(header["shape"])
+            n_bytes = int(np.prod(shape))
+            images = np.frombuffer(f.read(n_bytes), np.uint8)
+            labels = np.frombuffer(f.read(4 * shape[0]), np.int32)
+            if images.size != n_bytes or labels.size != shape[0] or f.read(1):
+                raise ValueError("the file has the wrong size")
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
+        warnings.warn(
+            f"{OWNER}: the cache file {path!r} is unreadable ({error}); rebuilding it.",
+            stacklevel=4,
+        )
+        return None
+    header["images"] = images.reshape(shape)
+    header["labels"] = labels
+    return header
+
+
+def _write_cache(path, images, labels, **header):
+    """Writes to a temporary name, then renames: the cache is whole or absent.
+
+    Format: magic, header length, JSON header, raw uint8 pixels, raw int32 labels.
+    """
+    parent = os.path.dirname(path)
+    if parent and not tf.io.gfile.exists(parent):
+        tf.io.gfile.makedirs(parent)
+    temporary = f"{path}.partial-{uuid.uuid4().hex}"
+    header = json.dumps({**header, "shape": list(images.shape)}).encode()
+    try:
+        with tf.io.gfile.GFile(temporary, "wb") as f:
+            f.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+            if _Hooks.on_cache_write is not None:
+                _Hooks.on_cache_write()
+            for start in range(0, len(images), 1024):  # bounded extra memory
+                f.write(np.ascontiguousarray(images[start : start + 1024]).tobytes())
+            f.write(np.asarray(labels, "<i4").tobytes())
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.remove(temporary)
+
+
+# ------------------------------------------------------------------- the pipelines
+
+
+def _files_pipeline(files, cache, cache_path, validate, do_shuffle, do_augment, settings):
+    n_total = len(files.paths)
+    if cache is False:
+        skipped = []
+        if validate:
+            _, keep, skipped = _decode_pass(files, settings, keep_pixels=False)
+            _report_skipped(skipped, settings["on_error"], n_total)
+            files = files.subset(keep)
+        ds = _stream_pipeline(files, do_shuffle, do_augment, settings)
+        return _annotate(ds, files.class_names, files.paths, skipped, 0, len(files.paths))
+
+    loaded = None
+    if cache_path is not None:
+        fingerprint = _fingerprint(files, settings)
+        loaded = _load_cache(cache_path, fingerprint)
+    if loaded is not None:
+        pixels = loaded["images"]
+        kept_paths = loaded["paths"]
+        skipped = [tuple(item) for item in loaded["skipped"]]
+        labels = loaded["labels"].astype(np.int32)
+    else:
+        pixels, keep, skipped = _decode_pass(files, settings, keep_pixels=True)
+        kept_paths = [files.paths[i] for i in keep]
+        labels = files.labels[keep]
+    _report_skipped(skipped, settings["on_error"], n_total)
+    if cache_path is not None and loaded is None:
+        _write_cache(
+            cache_path,
+            pixels,
+            labels,
+            fingerprint=fingerprint,
+            paths=kept_paths,
+            skipped=[list(item) for item in skipped],
+        )
+    ds = _gather_pipeline(pixels, labels, files.class_names, do_shuffle, do_augment, settings)
+    return _annotate(
+        ds, files.class_names, kept_paths, skipped, pixels.nbytes, len(kept_paths)
+    )
+
+
+def _shard_and_batch(order, do_shuffle, settings, n):
+    """Index stream for one epoch: shard (distribution), shuffle, batch."""
+    context = settings["input_context"]
+    batch_size = settings["batch_size"]
+    if context is not None:
+        order = order.shard(context.num_input_pipelines, context.input_pipeline_id)
+        batch_size = context.get_per_replica_batch_size(batch_size)
+    if do_shuffle:
+        order = order.shuffle(n, seed=settings["seed"], reshuffle_each_iteration=True)
+    return order, batch_size
+
+
+def _gather_pipeline(pixels, labels, class_names, do_shuffle, do_augment, settings):
+    n = len(labels)
+    images_t = tf.convert_to_tensor(pixels)
+    labels_t = tf.convert_to_tensor(labels, tf.int32)
+    order, batch_size = _shard_and_batch(tf.data.Dataset.range(n), do_shuffle, settings, n)
+    transform = _batch_transform(class_names, do_augment, settings)
+    ds = order.batch(batch_size, drop_remainder=settings["drop_remainder"])
+    ds = ds.map(
+        lambda i: transform(tf.gather(images_t, i), tf.gather(labels_t, i)),
+        num_parallel_calls=settings["num_parallel_calls"],
+        deterministic=settings["deterministic"],
+    )
+    return _finish(ds, settings)
+
+
+def _stream_pipeline(files, do_shuffle, do_augment, settings):
+    n = len(files.paths)
+    paths_t = tf.constant(files.paths)
+    labels_t = tf.constant(files.labels, tf.int32)
+    order, batch_size = _shard_and_batch(tf.data.Dataset.range(n), do_shuffle, settings, n)
+    ds = _read_and_decode(
+        paths_t, order, settings, settings["interleave"], settings["deterministic"]
+    )
+    ds = ds.map(lambda i, image: (image, tf.gather(labels_t, i)))
+    ds = ds.batch(batch_size, drop_remainder=settings["drop_remainder"])
+    transform = _batch_transform(files.class_names, do_augment, settings)
+    ds = ds.map(
+        transform,
+        num_parallel_calls=settings["num_parallel_calls"],
+        deterministic=settings["deterministic"],
+    )
+    return _finish(ds, settings)
+
+
+def _batch_transform(class_names, augment, settings):
+    low, high = settings["value_range"]
+    scale, offset = (high - low) / 255.0, low
+    label_mode = settings["label_mode"]
+    num_classes = len(class_names)
+    is_layer = isinstance(augment, keras.layers.Layer)
+
+    def transform(images, labels):
+        images = tf.cast(images, tf.float32)
+        if augment is not None:
+            images = augment(images, training=True) if is_layer else augment(images)
+            images = tf.cast(images, tf.float32)
+        if (scale, offset) != (1.0, 0.0):
+            images = images * scale + offset
+        if label_mode == "binary":
+            labels = tf.cast(labels, tf.float32)[:, None]
+        elif label_mode == "categorical":
+            labels = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        return images, labels
+
+    return transform
+
+
+def _finish(ds, settings):
+    if settings["prefetch"]:
+        ds = ds.prefetch(settings["prefetch"])
+    options = tf.data.Options()
+    policy = tf.data.experimental.AutoShardPolicy
+    # Sources live in memory (a cache or a list of paths), so there are no reader
+    # datasets for FILE sharding: DATA shards batches; with an input_context the files
+    # are already sharded per input pipeline.
+    options.experimental_distribute.auto_shard_policy = (
+        policy.OFF if settings["input_context"] is not None else policy.DATA
+    )
+    return ds.with_options(options)
+
+
+def _annotate(ds, class_names, file_paths, skipped, cache_bytes, num_images):
+    """Attributes a user can read back (Keras sets `class_names` the same way)."""
+    ds.class_names = list(class_names)
+    ds.file_paths = None if file_paths is None else list(file_paths)
+    ds.skipped_files = list(skipped)
+    ds.num_images = None if num_images is None else int(num_images)
+    ds.cache_bytes = int(cache_bytes)
+    return ds
+
+
+# ------------------------------------------------------- arrays and dataset sources
+
+
+def _to_three_channels(images):
+    channels = images.shape[-1]
+    if channels == 1:
+        return tf.image.grayscale_to_rgb(images)
+    if channels == 4:
+        return images[..., :3]
+    return images
+
+
+def _resize_arrays(images, settings):
+    """Resizes an (N, H, W, C) array to the cache's (N, h, w, 3) uint8, in chunks."""
+    height, width = settings["image_size"]
+    out = np.empty((len(images), height, width, 3), np.uint8)
+    for start in range(0, len(images), _BUILD_BATCH):
+        chunk = images[start : start + _BUILD_BATCH]
+        if chunk.shape[1:3] == (height, width) and chunk.shape[-1] == 3:
+            out[start : start + len(chunk)] = np.clip(np.round(chunk), 0, 255)
+            continue
+        chunk = _to_three_channels(tf.convert_to_tensor(chunk))
+        if settings["crop_to_aspect_ratio"]:
+            resized = tf.map_fn(
+                lambda image: sources.resize_uint8(
+                    image, (height, width), settings["interpolation"], True
+                ),
+                chunk,
+                fn_output_signature=tf.uint8,
+            )
+        else:
+            resized = sources.resize_uint8_batch(chunk, (height, width), settings["interpolation"])
+        out[start : start + len(chunk)] = resized.numpy()
+    return out
+
+
+def _from_dataset(source, class_names, cache, cache_path, shuffle, augment, settings):
+    spec = source.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(
+            f"{OWNER}: a tf.data.Dataset `source` must yield (image, label) pairs of "
+            f"unbatched elements; got element_spec {spec}."
+        )
+    if spec[0].shape.rank != 3:
+        raise ValueError(
+            f"{OWNER}: a tf.data.Dataset `source` must yield single images of rank 3 "
+            f"(height, width, channels), not batches; got image spec {spec[0]}."
+        )
+
+    def to_uint8(image, label):
+        image = _to_three_channels(image)
+        image = sources.resize_uint8(
+            image,
+            settings["image_size"],
+            settings["interpolation"],
+            settings["crop_to_aspect_ratio"],
+        )
+        return image, tf.cast(label, tf.int32)
+
+    resized = source.map(to_uint8, num_parallel_calls=settings["num_parallel_calls"])
+    if cache is False:
+        if class_names is None:
+            raise ValueError(
+                f"{OWNER}: with cache=False and a tf.data.Dataset `source`, pass "
+                "`class_names` (the labels cannot be scanned without a pass over the data)."
+            )
+        names = [str(c) for c in class_names]
+        _check_classes(names, None, settings["label_mode"])
+        ds = resized
+        if shuffle:
+            ds = ds.shuffle(10_000, seed=settings["seed"], reshuffle_each_iteration=True)
+        ds = ds.batch(settings["batch_size"], drop_remainder=settings["drop_remainder"])
+        ds = ds.map(
+            _batch_transform(names, augment, settings),
+            num_parallel_calls=settings["num_parallel_calls"],
+        )
+        return _annotate(_finish(ds, settings), names, None, [], 0, None)
+    if cache_path is not None:
+        raise ValueError(
+            f"{OWNER}: `cache` as a file is for file and array sources; for a "
+            "tf.data.Dataset `source` use cache=True (or the dataset's own .cache(path))."
+        )
+    pixels, labels = [], []
+    for images, batch_labels in resized.batch(_BUILD_BATCH).prefetch(2):
+        pixels.append(images.numpy())
+        labels.append(batch_labels.numpy())
+    if not pixels:
+        raise ValueError(f"{OWNER}: the tf.data.Dataset `source` is empty.")
+    pixels, labels = np.concatenate(pixels), np.concatenate(labels).astype(np.int32)
+    names = sources._class_names_for(labels, class_names)
+    _check_classes(names, labels, settings["label_mode"])
+    ds = _gather_pipeline(pixels, labels, names, shuffle, augment, settings)
+    return _annotate(ds, names, None, [], pixels.nbytes, len(labels))
