@@ -18,21 +18,21 @@ from tests.layer_checks import (
 @pytest.mark.parametrize(
     "kwargs, training_differs",
     [
-        ({"filters": 6}, True),  # batch norm
         ({"filters": 8, "strides": 2, "se_ratio": 0.25, "activation": "swish",
-          "padding": "mobilenet", "kernel_size": 5}, True),
+          "padding": "mobilenet", "kernel_size": 5}, True),  # batch norm
         ({"filters": 6, "fused": True, "expansion": 4, "se_ratio": 0.5}, True),
-        ({"filters": 4, "fused": True, "expansion": 1, "strides": (2, 1)}, True),
         # No norm: only stochastic depth makes training differ (batch of 8, see below).
         ({"filters": 6, "expansion": 2, "norm": None, "drop_path": 0.5}, True),
-        ({"filters": 6, "expansion": 1, "norm": "group", "activation": "relu"}, False),
+        ({"filters": 4, "fused": True, "expansion": 1, "strides": (2, 1), "norm": "group",
+          "activation": "relu"}, False),
     ],
 )
 def test_shared_checks(kwargs, training_differs, tmp_path):
     # A batch of 8 makes "no sample dropped" (or all) a 1/256 event for drop_path=0.5.
     batch = 8 if kwargs.get("drop_path") else 2
+    # The XLA training step (the slowest check) runs for the first, richest config only.
     run_layer_checks(InvertedResidual, kwargs, (batch, 9, 11, 6), tmp_path,
-                     training_differs=training_differs)
+                     training_differs=training_differs, check_jit="kernel_size" in kwargs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -104,9 +104,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("kind, channels, reference_kwargs, our_kwargs", CASES)
-@pytest.mark.parametrize("size", [(10, 10), (11, 13)])
-def test_equals_published_efficientnet_blocks(kind, channels, reference_kwargs, our_kwargs,
-                                              size):
+def test_equals_published_efficientnet_blocks(kind, channels, reference_kwargs, our_kwargs):
+    # Odd by even: the strided blocks pad asymmetrically along one axis, not the other.
+    size = (11, 10)
     shape = (*size, channels)
     reference = _reference_block(kind, shape, **reference_kwargs)
     _randomize(reference)

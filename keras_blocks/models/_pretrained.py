@@ -1,0 +1,188 @@
+"""Loading published weights files into networks rebuilt from keras_blocks blocks.
+
+The published files name their layers the way the original code did (`Conv1`,
+`block_3_expand_BN`, `fire2/squeeze1x1`, ...). Our networks are made of blocks whose
+sublayers have other names, so the builders give an explicit *plan*: which file layer
+feeds which of our layers. Loading checks the whole plan against the file before
+assigning anything, so a file that does not fit leaves the model untouched and the error
+names the file and the first layer that does not fit.
+
+Both HDF5 layouts are read with `h5py` (a Keras dependency):
+
+- Keras 3 `.weights.h5`: `layers/<key>/vars/{0,1,...}`, the layer's name in the `name`
+  attribute of `vars` (nested models are walked).
+- Keras 2 `.h5` (what `keras.applications` and most published repositories download):
+  a `layer_names` attribute (at the root or under `model_weights`), each layer group
+  listing its arrays in `weight_names`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+
+def resolve_weights(owner: str, weights, download=None) -> str | None:
+    """Turns a `weights` argument into a local file path (or `None` for random weights).
+
+    Args:
+        owner: the builder's name, for error messages.
+        weights: `None`, `"imagenet"` (calls `download()`), or a path to a local file.
+        download: zero-argument callable returning the downloaded file's path.
+
+    Raises:
+        FileNotFoundError: a path that does not exist (the message names it).
+        ValueError: an argument that is neither `None`, `"imagenet"` nor a path.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights == "imagenet":
+        return download()
+    if not isinstance(weights, str | os.PathLike):
+        raise ValueError(
+            f"{owner}: `weights` must be None, 'imagenet' or the path of a weights file; "
+            f"got {weights!r}."
+        )
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{owner}: weights file {path!r} does not exist (`weights` must be None, "
+            "'imagenet' or the path of an existing weights file)."
+        )
+    return path
+
+
+def read_h5_weights(path: str, owner: str = "keras_blocks") -> dict[str, list[np.ndarray]]:
+    """Reads every layer's arrays from a Keras 2 `.h5` or Keras 3 `.weights.h5` file.
+
+    Returns:
+        `{layer name: [arrays in the layer's weight order]}`; layers without weights are
+        left out.
+
+    Raises:
+        ValueError: the file is not an HDF5 weights file of either layout.
+    """
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(
+            f"{owner}: {path!r} is not an HDF5 weights file ({error})."
+        ) from error
+    with handle:
+        if "layers" in handle and isinstance(handle["layers"], h5py.Group):
+            layers = {}
+            _walk_keras3(handle["layers"], layers)
+            return layers
+        group = handle.get("model_weights", handle)
+        if "layer_names" in group.attrs:
+            layers = {}
+            for raw in group.attrs["layer_names"]:
+                name = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
+                names = group[name].attrs.get("weight_names", [])
+                arrays = [
+                    np.asarray(group[name][w.decode("utf8") if isinstance(w, bytes) else w])
+                    for w in names
+                ]
+                if arrays:
+                    layers[name] = arrays
+            return layers
+    raise ValueError(
+        f"{owner}: {path!r} is an HDF5 file but not a Keras weights file (neither a Keras 3 "
+        "'layers' group nor a Keras 2 'layer_names' attribute)."
+    )
+
+
+def _walk_keras3(group, layers):
+    for key in group:
+        child = group[key]
+        if "vars" in child:
+            variables = child["vars"]
+            name = variables.attrs.get("name", key)
+            name = name.decode("utf8") if isinstance(name, bytes) else str(name)
+            arrays = [np.asarray(variables[k]) for k in sorted(variables, key=int)]
+            if arrays and name not in layers:
+                layers[name] = arrays
+        if "layers" in child:
+            _walk_keras3(child["layers"], layers)
+
+
+def load_weights_by_plan(
+    owner: str,
+    path: str,
+    plan: Sequence[tuple[str, keras.layers.Layer]],
+    stored: dict[str, list[np.ndarray]] | None = None,
+) -> None:
+    """Assigns a published file's layers to ours, after checking that everything fits.
+
+    Args:
+        owner: the builder's name, for error messages.
+        path: the weights file.
+        plan: `(name in the file, our built layer)` pairs, in network order. Each layer
+            receives the file's arrays in its `weights` order.
+        stored: the file's contents when already read with `read_h5_weights` (builders
+            read the file before building, so an unreadable file fails fast).
+
+    Raises:
+        ValueError: the file lacks a layer of the plan, holds a different number of
+            arrays or a different shape for it (the message names the file, that layer,
+            the expected and the file's shapes), or holds weighted layers the plan does
+            not use (nothing in a file is silently dropped).
+    """
+    if stored is None:
+        stored = read_h5_weights(path, owner)
+    for file_name, layer in plan:
+        expected = [tuple(w.shape) for w in layer.weights]
+        if file_name not in stored:
+            held = ", ".join(repr(n) for n in list(stored)[:6])
+            raise ValueError(
+                f"{owner}: weights file {path!r} does not fit this network: it has no layer "
+                f"{file_name!r} (expected weight shapes {expected}); its first layers are "
+                f"{held or 'none'}."
+            )
+        found = [tuple(a.shape) for a in stored[file_name]]
+        if found != expected:
+            raise ValueError(
+                f"{owner}: weights file {path!r} does not fit this network: layer "
+                f"{file_name!r} expects weight shapes {expected}, the file has {found}."
+            )
+    unused = sorted(set(stored) - {name for name, _ in plan})
+    if unused:
+        raise ValueError(
+            f"{owner}: weights file {path!r} holds weighted layers this network does not "
+            f"have: {', '.join(repr(n) for n in unused[:8])}"
+            + (f" (and {len(unused) - 8} more)" if len(unused) > 8 else "")
+            + ". Is it a file for another network, or one with a classification top?"
+        )
+    for file_name, layer in plan:
+        layer.set_weights(stored[file_name])
+
+
+def check_input_shape(owner: str, input_shape, *, channels: int | None = None) -> tuple:
+    """`(height, width, channels)` with positive ints or `None` (spatial only)."""
+    ok = (
+        isinstance(input_shape, Sequence)
+        and not isinstance(input_shape, str)
+        and len(input_shape) == 3
+        and all(
+            d is None or (isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0)
+            for d in input_shape
+        )
+        and input_shape[2] is not None
+    )
+    if not ok:
+        raise ValueError(
+            f"{owner}: `input_shape` must be (height, width, channels) with positive "
+            f"integers (height and width may be None); got {input_shape!r}."
+        )
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if channels is not None and shape[2] != channels:
+        raise ValueError(
+            f"{owner}: `input_shape` must have {channels} channels for these weights; got "
+            f"{input_shape!r}."
+        )
+    return shape
