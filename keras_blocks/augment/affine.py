@@ -19,10 +19,16 @@ from __future__ import annotations
 
 import math
 
+import keras
+
 from keras_blocks import _validation as check
 from keras_blocks.augment._base import AugmentationLayer, batch_size, image_size
 
 INTERPOLATIONS = ("bilinear", "nearest")
+# TensorFlow's resampling op (ImageProjectiveTransformV3) has no XLA kernel: layers that
+# warp tell Keras so, and `jit_compile=True` falls back to a plain graph on TensorFlow
+# (with Keras' warning). JAX and PyTorch resample with ordinary ops and compile.
+XLA_WARP = keras.backend.backend() != "tensorflow"
 FILL_MODES = ("reflect", "constant", "nearest", "wrap")
 
 
@@ -206,6 +212,7 @@ class GeometricLayer(AugmentationLayer):
             raise ValueError(f"{owner}: `fill_value` must be a finite number; got "
                              f"{fill_value!r}.")
         self.fill_value = float(fill_value)
+        self.supports_jit = XLA_WARP
 
     @property
     def fuse_key(self):

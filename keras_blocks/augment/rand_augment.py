@@ -174,6 +174,7 @@ class RandAugment(AugmentationLayer):
         self.ops = OPS if geometric else (*COLOUR_OPS, "identity")
         #: Force the whole-batch (masked) path on TensorFlow too (tests compare both).
         self.partition = True
+        self.supports_jit = affine.XLA_WARP
 
     def augment(self, b, images, labels, training):
         if not training:

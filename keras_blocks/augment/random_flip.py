@@ -44,6 +44,7 @@ class RandomFlip(affine.GeometricLayer):
         self.mode = check.one_of("RandomFlip", "mode", mode, _MODES)
         self.probability = check.fraction("RandomFlip", "probability", probability,
                                           include_high=True)
+        self.supports_jit = True  # alone it reverses axes, no resampling op
 
     @property
     def fuse_key(self):
