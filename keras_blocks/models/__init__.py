@@ -1,13 +1,26 @@
 """Builders: custom convnets stacked from blocks, published architectures, classifiers."""
 
+from keras_blocks.models.classifier import build_classifier, compile_classifier
 from keras_blocks.models.conv_net import build_conv_net, course_conv_net, make_block_specs
+from keras_blocks.models.fine_tune import find_base, fine_tune, unfreeze_top
+from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
+from keras_blocks.models.preprocessing import ImagePreprocessing
+from keras_blocks.models.pretrained import pretrained_base
 from keras_blocks.models.squeezenet import squeezenet_base
 
 __all__: list[str] = [
+    "ImagePreprocessing",
+    "InferenceMode",
+    "build_classifier",
     "build_conv_net",
+    "compile_classifier",
     "course_conv_net",
+    "find_base",
+    "fine_tune",
     "make_block_specs",
     "mobilenet_v2_base",
+    "pretrained_base",
     "squeezenet_base",
+    "unfreeze_top",
 ]

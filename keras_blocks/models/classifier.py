@@ -1,0 +1,423 @@
+"""Classifier assembly: inputs, augmentation, base, head; and a compile helper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from keras_blocks import registry
+from keras_blocks.models.inference_mode import InferenceMode
+from keras_blocks.models.preprocessing import ImagePreprocessing
+from keras_blocks.models.pretrained import DEFAULT_INPUT_SHAPE, pretrained_base
+
+
+def build_classifier(
+    base,
+    head="dense",
+    augmentation=None,
+    input_shape=None,
+    name="classifier",
+    weights="imagenet",
+    base_inference=None,
+) -> keras.Model:
+    """The course's two-part classifier as one `keras.Model`: base, then head.
+
+    The graph is `Input -> augmentation -> base -> head`. Keras augmentation layers are
+    active only in training (`fit`), so `predict` and `evaluate` see the images as they
+    are.
+
+    A pretrained base runs in inference mode (wrapped in
+    [`InferenceMode`][keras_blocks.InferenceMode]): its batch normalization always uses
+    the ImageNet moving statistics, also after it is unfrozen for fine-tuning (the
+    known Keras trap: updating those statistics with small fine-tuning batches wrecks
+    the pretrained features; in Keras 3 `base(x, training=False)` inside a functional
+    model does not prevent it). A custom convnet trained from scratch runs normally.
+
+    Args:
+        base: a registered pretrained base name (`"mobilenet_v2"`, ..., see
+            [`pretrained_base`][keras_blocks.pretrained_base]), a dict
+            `{"name": ..., **pretrained_base arguments}`, or a Keras model or layer (a
+            custom convnet stacked from keras_blocks blocks, or a model from
+            `pretrained_base`).
+        head: a registered head name (`"dense"`), a dict `{"name": "dense", **arguments}`
+            (for example `{"name": "dense", "num_classes": 10}`), or a layer.
+        augmentation: `None`, a layer (any Keras layer, such as `keras.layers.RandomFlip`
+            or a keras_blocks augmentation layer), a list of layers (applied in order), or
+            a registered augmentation name or dict.
+        input_shape: `(height, width, channels)`. Default: the base model's input shape,
+            or `(224, 224, 3)` for a named base.
+        name: the model's name.
+        weights: the weights of a base given by name or dict: `"imagenet"`, `None` or
+            a local file path.
+        base_inference: run the base in inference mode (wrapped in `InferenceMode`).
+            Default `None`: yes for pretrained bases (given by name or dict, or built by
+            `pretrained_base`), no for other models.
+
+    Returns:
+        A `keras.Model` from raw images (for pretrained bases, pixels in [0, 255]) to the
+        head's outputs.
+
+    Raises:
+        ValueError: an unknown base, head or augmentation name (listing the valid ones),
+            an `input_shape` that does not match the base model's, or a head that is not
+            a layer.
+        FileNotFoundError: a weights path that does not exist.
+
+    Example:
+        ```python
+        import keras
+        from keras_blocks import build_classifier, compile_classifier
+
+        model = build_classifier(
+            "mobilenet_v2", head={"name": "dense", "units": (64,), "dropout": 0.2},
+            augmentation=keras.layers.RandomFlip("horizontal"),
+            input_shape=(96, 96, 3), weights=None)
+        compile_classifier(model)  # binary crossentropy for the one-class head
+        ```
+    """
+    from_name = isinstance(base, str | dict)
+    if isinstance(base, str):
+        base = pretrained_base(base, weights=weights, input_shape=input_shape or
+                               DEFAULT_INPUT_SHAPE)
+    elif isinstance(base, dict):
+        if "name" not in base:
+            raise ValueError(
+                "build_classifier: a `base` dict needs a 'name' key naming a registered base "
+                f"({', '.join(registry.available('base'))}); got keys {sorted(base)}."
+            )
+        arguments = {"weights": weights, "input_shape": input_shape or DEFAULT_INPUT_SHAPE}
+        arguments.update({k: v for k, v in base.items() if k != "name"})
+        base = pretrained_base(base["name"], **arguments)
+    elif not isinstance(base, keras.layers.Layer):
+        raise ValueError(
+            "build_classifier: `base` must be a registered base name "
+            f"({', '.join(registry.available('base'))}), a dict, or a Keras model/layer; "
+            f"got {base!r} (type {type(base).__name__})."
+        )
+    input_shape = _resolve_input_shape(base, input_shape)
+    if base_inference is None:
+        base_inference = from_name or _is_pretrained(base)
+    if not isinstance(base_inference, bool):
+        raise ValueError(
+            f"build_classifier: `base_inference` must be None, True or False; got "
+            f"{base_inference!r}."
+        )
+
+    head_layer = registry.create("head", head)
+    if not isinstance(head_layer, keras.layers.Layer):
+        raise ValueError(
+            f"build_classifier: `head` must give a Keras layer; {head!r} gave "
+            f"{head_layer!r} (type {type(head_layer).__name__})."
+        )
+    augmentation_layer = _augmentation_layer(augmentation)
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    if augmentation_layer is not None:
+        x = augmentation_layer(x)
+    if base_inference:
+        # Not `base(x, training=False)`: Keras 3 functional models override that with
+        # the outer call's `training` (see InferenceMode).
+        x = InferenceMode(base, name=f"inference_{base.name}")(x)
+    else:
+        x = base(x)
+    outputs = head_layer(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _is_pretrained(base) -> bool:
+    return isinstance(base, keras.Model) and any(
+        isinstance(layer, ImagePreprocessing) for layer in base.layers
+    )
+
+
+def _resolve_input_shape(base, input_shape):
+    base_shape = None
+    if isinstance(base, keras.Model):
+        try:
+            base_shape = tuple(base.input_shape[1:])
+        except (AttributeError, ValueError):
+            base_shape = None
+    if input_shape is None:
+        if base_shape is None:
+            raise ValueError(
+                "build_classifier: `input_shape` is required when the base is a layer or "
+                "a model without a defined input; got input_shape=None."
+            )
+        return base_shape
+    if (
+        not isinstance(input_shape, Sequence)
+        or isinstance(input_shape, str)
+        or len(input_shape) != 3
+        or not all(d is None or (isinstance(d, int) and d > 0) for d in input_shape)
+    ):
+        raise ValueError(
+            "build_classifier: `input_shape` must be (height, width, channels) with "
+            f"positive integers (height and width may be None); got {input_shape!r}."
+        )
+    input_shape = tuple(input_shape)
+    if base_shape is not None and len(base_shape) == 3:
+        clash = [
+            (i, a, b)
+            for i, (a, b) in enumerate(zip(input_shape, base_shape, strict=True))
+            if b is not None and a != b
+        ]
+        if clash:
+            raise ValueError(
+                f"build_classifier: input_shape={input_shape} does not match the base's "
+                f"input shape {base_shape}. Build the base for this input shape, or leave "
+                "input_shape=None to use the base's."
+            )
+    return input_shape
+
+
+def _augmentation_layer(augmentation):
+    if augmentation is None:
+        return None
+    if isinstance(augmentation, keras.layers.Layer):
+        return augmentation
+    if isinstance(augmentation, list | tuple):
+        layers = [_augmentation_layer(a) for a in augmentation]
+        return keras.Sequential([a for a in layers if a is not None], name="augmentation")
+    if isinstance(augmentation, str | dict):
+        layer = registry.create("augmentation", augmentation)
+        if isinstance(layer, keras.layers.Layer):
+            return layer
+        augmentation = layer
+    raise ValueError(
+        "build_classifier: `augmentation` must be None, a Keras layer, a list of layers, "
+        "or a registered augmentation name or dict; got "
+        f"{augmentation!r} (type {type(augmentation).__name__})."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Compiling
+
+
+def find_head(model: keras.Model):
+    """The layer of `model` that tells the compile helper what the outputs are.
+
+    A head is a layer with `num_classes` and `from_logits` attributes (such as
+    [`DenseHead`][keras_blocks.DenseHead]); the last one in the model is returned,
+    or `None` when there is none.
+
+    Args:
+        model: a Keras model.
+
+    Example:
+        ```python
+        from keras_blocks import build_classifier
+        from keras_blocks.models.classifier import find_head
+
+        model = build_classifier("mobilenet_v2", input_shape=(32, 32, 3), weights=None)
+        find_head(model).from_logits  # False
+        ```
+    """
+    for layer in reversed(model.layers):
+        if hasattr(layer, "num_classes") and hasattr(layer, "from_logits"):
+            return layer
+    return None
+
+
+def classification_loss(head, sparse_labels: bool = True):
+    """The crossentropy loss that fits `head`'s outputs.
+
+    One class or a sigmoid output: binary crossentropy. Several classes with softmax or
+    logits: categorical crossentropy, sparse when the labels are class indices.
+    `from_logits` follows the head.
+
+    Args:
+        head: a head layer (with `num_classes`, `from_logits` and optionally
+            `final_activation`).
+        sparse_labels: labels are integer class indices (`True`) or one-hot vectors.
+
+    Returns:
+        A `keras.losses.Loss`.
+
+    Raises:
+        ValueError: the head's output activation is neither sigmoid, softmax nor logits.
+
+    Example:
+        ```python
+        from keras_blocks import DenseHead
+        from keras_blocks.models.classifier import classification_loss
+
+        classification_loss(DenseHead(num_classes=3, output_activation=None))
+        # SparseCategoricalCrossentropy(from_logits=True)
+        ```
+    """
+    kind = _output_kind(head)
+    logits = bool(head.from_logits)
+    if kind == "binary":
+        return keras.losses.BinaryCrossentropy(from_logits=logits)
+    if sparse_labels:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+    return keras.losses.CategoricalCrossentropy(from_logits=logits)
+
+
+def _output_kind(head):
+    final = getattr(head, "final_activation", None if head.from_logits else "unknown")
+    if isinstance(final, str):
+        final = final.lower()
+    if final == "sigmoid" or (head.num_classes == 1 and final in (None, "sigmoid")):
+        return "binary"
+    if final in ("softmax", None):
+        return "categorical"
+    raise ValueError(
+        f"compile_classifier: cannot pick a loss for head {head.name!r}: its output "
+        f"activation is {final!r} (neither sigmoid, softmax nor logits). Pass `loss=`."
+    )
+
+
+def _accuracy(kind, logits, sparse_labels):
+    if kind == "binary":
+        # Logits > 0 is the same decision as probabilities > 0.5.
+        return keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if logits else 0.5)
+    if sparse_labels:
+        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    return keras.metrics.CategoricalAccuracy(name="accuracy")
+
+
+def compile_classifier(
+    model: keras.Model,
+    optimizer="adam",
+    loss=None,
+    metrics=None,
+    learning_rate=None,
+    sparse_labels: bool = True,
+    **compile_kwargs,
+) -> keras.Model:
+    """Compiles a classifier with the loss and accuracy its head calls for.
+
+    Unless `loss` is given, the loss comes from the head (see
+    [`classification_loss`][keras_blocks.models.classifier.classification_loss]):
+    binary crossentropy for one class (labels 0/1), categorical crossentropy for
+    several (sparse for integer labels), `from_logits=True` when the head gives logits.
+    `"accuracy"` becomes the accuracy metric that fits (thresholding logits at 0).
+
+    Args:
+        model: the classifier (for example from
+            [`build_classifier`][keras_blocks.build_classifier]).
+        optimizer: an optimizer name (`"adam"`, `"sgd"`, ...) or instance.
+        loss: a loss to use instead of the head's.
+        metrics: metrics; default `None` means `["accuracy"]`.
+        learning_rate: the learning rate of an optimizer given by name (default: the
+            optimizer's own).
+        sparse_labels: labels are integer class indices (`True`, the default, as
+            `keras.utils.image_dataset_from_directory` gives) or one-hot vectors. Binary
+            heads take 0/1 labels either way.
+        **compile_kwargs: passed to `model.compile` (`jit_compile`, `steps_per_execution`).
+
+    Returns:
+        The model, compiled.
+
+    Raises:
+        ValueError: no loss given and the model has no head to pick one from, or a bad
+            `optimizer`.
+
+    Example:
+        ```python
+        from keras_blocks import build_classifier, compile_classifier
+
+        model = build_classifier("mobilenet_v2", head={"name": "dense", "num_classes": 3},
+                                 input_shape=(32, 32, 3), weights=None)
+        compile_classifier(model, learning_rate=1e-3)  # sparse categorical crossentropy
+        ```
+    """
+    if not isinstance(sparse_labels, bool):
+        raise ValueError(
+            f"compile_classifier: `sparse_labels` must be True or False; got {sparse_labels!r}."
+        )
+    head = find_head(model)
+    if loss is None and head is None:
+        raise ValueError(
+            f"compile_classifier: model {model.name!r} has no head (a layer with "
+            "`num_classes` and `from_logits`, such as DenseHead) to pick the loss from; "
+            "pass `loss=`."
+        )
+    kind = logits = None
+    if head is not None:
+        logits = bool(head.from_logits)
+        if loss is None:
+            kind = _output_kind(head)
+            loss = classification_loss(head, sparse_labels)
+        else:
+            try:
+                kind = _output_kind(head)
+            except ValueError:
+                kind = None
+    if metrics is None:
+        metrics = ["accuracy"]
+    resolved_metrics = []
+    for metric in metrics:
+        if isinstance(metric, str) and metric.lower() in ("accuracy", "acc") and kind:
+            resolved_metrics.append(_accuracy(kind, logits, sparse_labels))
+        else:
+            resolved_metrics.append(metric)
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss=loss,
+        metrics=resolved_metrics,
+        **compile_kwargs,
+    )
+    return model
+
+
+def make_optimizer(optimizer="adam", learning_rate=None):
+    """A fresh optimizer from a name, an instance or a `learning_rate -> optimizer` callable.
+
+    Args:
+        optimizer: `"adam"`, `"sgd"`, `"rmsprop"`, ... (any `keras.optimizers` name), an
+            optimizer instance (returned as is), or a callable taking the learning rate.
+        learning_rate: the learning rate (default: the optimizer's own).
+
+    Raises:
+        ValueError: an unknown name, or a learning rate that is not positive, or an
+            instance combined with `learning_rate`.
+
+    Example:
+        ```python
+        from keras_blocks.models.classifier import make_optimizer
+
+        make_optimizer("adam", 1e-4).learning_rate  # 1e-4
+        ```
+    """
+    if learning_rate is not None and (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, int | float)
+        or learning_rate <= 0
+    ):
+        raise ValueError(
+            f"`learning_rate` must be a number > 0 or None; got {learning_rate!r}."
+        )
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        if learning_rate is not None:
+            raise ValueError(
+                "`learning_rate` cannot be combined with an optimizer instance (it has its "
+                "own); pass the optimizer by name, or as a callable taking the learning "
+                "rate."
+            )
+        return optimizer
+    if isinstance(optimizer, str):
+        try:
+            config = {} if learning_rate is None else {"learning_rate": learning_rate}
+            return keras.optimizers.get({"class_name": optimizer, "config": config})
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"Unknown optimizer {optimizer!r}: use a keras.optimizers name such as "
+                f"'adam', 'adamw', 'sgd' or 'rmsprop', an instance or a callable ({error})."
+            ) from error
+    if callable(optimizer):
+        made = optimizer(learning_rate) if learning_rate is not None else optimizer()
+        if not isinstance(made, keras.optimizers.Optimizer):
+            raise ValueError(
+                f"The optimizer callable {optimizer!r} must return a keras optimizer; got "
+                f"{made!r}."
+            )
+        return made
+    raise ValueError(
+        "`optimizer` must be a keras.optimizers name, an optimizer instance, or a callable "
+        f"taking the learning rate; got {optimizer!r}."
+    )

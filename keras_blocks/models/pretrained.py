@@ -1,0 +1,336 @@
+"""Pretrained bases: published feature extractors with their own preprocessing inside.
+
+A *base* is the feature-extracting half of a classifier. `pretrained_base` builds one by
+name from the "base" registry, so that raw RGB pixels in [0, 255] go in and the last
+feature map comes out; the network's own `preprocess_input` is an
+[`ImagePreprocessing`][keras_blocks.ImagePreprocessing] layer inside the model.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from collections.abc import Callable, Sequence
+
+import keras
+
+from keras_blocks import registry
+from keras_blocks.models.preprocessing import MODES, ImagePreprocessing
+
+DEFAULT_INPUT_SHAPE = (224, 224, 3)
+
+
+class BaseSpec:
+    """How to build one named pretrained base; what the "base" registry holds.
+
+    Calling the spec builds the base (the same as
+    [`pretrained_base`][keras_blocks.pretrained_base] with this spec's name), so
+    `keras_blocks.registry.create("base", "mobilenet_v2", weights=None)` works too.
+
+    Args:
+        name: the registered name.
+        build: `build(input_shape, weights) -> keras.Model`, the network on
+            *preprocessed* inputs, ending at its last feature map. `weights` is `None`,
+            `"imagenet"` or the path of an existing file.
+        preprocessing: the network's input convention, an
+            [`ImagePreprocessing`][keras_blocks.ImagePreprocessing] mode (`"tf"`,
+            `"torch"`, `"caffe"` or `"none"`).
+        min_size: the smallest height and width the network accepts.
+        description: one line for error messages and docs.
+
+    Example:
+        ```python
+        import keras
+        from keras_blocks.models.pretrained import BaseSpec, register_base
+
+        def build(input_shape, weights):
+            return keras.applications.DenseNet121(
+                include_top=False, weights=weights, input_shape=input_shape)
+
+        register_base(BaseSpec("my_densenet", build, preprocessing="torch"))
+        ```
+    """
+
+    def __init__(
+        self,
+        name: str,
+        build: Callable[..., keras.Model],
+        preprocessing: str = "tf",
+        min_size: int = 32,
+        description: str = "",
+    ):
+        if preprocessing not in MODES:
+            raise ValueError(
+                f"BaseSpec: `preprocessing` must be one of {', '.join(map(repr, MODES))}; "
+                f"got {preprocessing!r}."
+            )
+        if not callable(build):
+            raise ValueError(f"BaseSpec: `build` must be callable; got {build!r}.")
+        self.name = name
+        self.build = build
+        self.preprocessing = preprocessing
+        self.min_size = int(min_size)
+        self.description = description
+
+    def __call__(self, weights="imagenet", input_shape=DEFAULT_INPUT_SHAPE, trainable=False,
+                 name=None):
+        return _build_base(self, weights, input_shape, trainable, name)
+
+    def __repr__(self) -> str:
+        return f"BaseSpec({self.name!r}, preprocessing={self.preprocessing!r})"
+
+
+def register_base(spec: BaseSpec, *, overwrite: bool = False) -> BaseSpec:
+    """Registers a pretrained base under `spec.name` in the "base" registry.
+
+    Args:
+        spec: the [`BaseSpec`][keras_blocks.models.pretrained.BaseSpec].
+        overwrite: replace an existing base of the same name.
+
+    Returns:
+        The spec.
+
+    Example:
+        ```python
+        import keras
+        from keras_blocks.models.pretrained import BaseSpec, register_base
+
+        register_base(BaseSpec(
+            "xception",
+            lambda input_shape, weights: keras.applications.Xception(
+                include_top=False, weights=weights, input_shape=input_shape),
+            preprocessing="tf", min_size=71))
+        ```
+    """
+    registry.register("base", spec.name, spec, overwrite=overwrite)
+    return spec
+
+
+def pretrained_base(
+    name: str,
+    weights="imagenet",
+    input_shape=DEFAULT_INPUT_SHAPE,
+    trainable: bool = False,
+    model_name: str | None = None,
+) -> keras.Model:
+    """A pretrained feature extractor that takes raw pixels in [0, 255].
+
+    The model is `Input -> ImagePreprocessing(<the network's mode>) -> network`, where
+    the network (a nested model) ends at its last feature map (no pooling, no top).
+    Preprocessing travels with the model, so a saved classifier needs no outside code.
+
+    Built-in names (see `keras_blocks.registry.available("base")`; plugins add more):
+
+    | name | network | preprocessing |
+    |---|---|---|
+    | `"mobilenet_v2"` | `keras.applications.MobileNetV2` | `"tf"` ([-1, 1]) |
+    | `"mobilenet_v3_small"` | `keras.applications.MobileNetV3Small` | built in |
+    | `"vgg16"` | `keras.applications.VGG16` | `"caffe"` |
+    | `"resnet50"` | `keras.applications.ResNet50` | `"caffe"` |
+    | `"densenet121"` | `keras.applications.DenseNet121` | `"torch"` |
+    | `"efficientnet_b0"` | `keras.applications.EfficientNetB0` | built in (rescaling) |
+    | `"kb_mobilenet_v2"` | `keras_blocks.models.mobilenet_v2_base` | `"tf"` |
+    | `"squeezenet"` | `keras_blocks.models.squeezenet_base` | `"caffe"` |
+
+    Note: with a local weights file, `keras.applications.EfficientNetB0` leaves out
+    the extra per-channel rescaling it adds for `weights="imagenet"` (a Keras
+    behaviour); prefer `"imagenet"` for EfficientNet.
+
+    Args:
+        name: a registered base name (case-insensitive).
+        weights: `"imagenet"` (downloads the published weights; needs internet),
+            `None` (random initialization), or the path of a local weights file in the
+            network's layout (for example `mobilenet_v2_1.0_no_top.weights.h5`).
+        input_shape: `(height, width, 3)`; height and width may be `None`, else at
+            least the network's minimum (32 for the built-ins).
+        trainable: whether the base's weights train. Default `False`: the usual first
+            phase of transfer learning (see
+            [`unfreeze_top`][keras_blocks.unfreeze_top] for the second).
+        model_name: the returned model's name; default `"pretrained_<name>"`.
+
+    Returns:
+        A `keras.Model` from `(batch, height, width, 3)` pixels to the feature map.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones), a bad
+            `input_shape` or one too small, or a weights file that does not fit the
+            network (the message names the file).
+        FileNotFoundError: `weights` is a path that does not exist.
+
+    Example:
+        ```python
+        from keras_blocks import pretrained_base
+
+        base = pretrained_base("mobilenet_v2", weights=None, input_shape=(96, 96, 3))
+        base.output_shape  # (None, 3, 3, 1280)
+        ```
+    """
+    factory = registry.get_registry("base").get(name)
+    if isinstance(factory, BaseSpec):
+        return _build_base(factory, weights, input_shape, trainable, model_name)
+    # A plain factory registered by a plugin: it owns preprocessing and weights.
+    weights = _resolve_weights(name, weights)
+    _check_trainable(name, trainable)
+    model = factory(weights=weights, input_shape=input_shape)
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"pretrained_base({name!r}): the registered factory {factory!r} must return a "
+            f"keras.Model; got {type(model).__name__}."
+        )
+    model.trainable = trainable
+    return model
+
+
+def _check_trainable(name, trainable):
+    if not isinstance(trainable, bool):
+        raise ValueError(
+            f"pretrained_base({name!r}): `trainable` must be True or False; got {trainable!r}."
+        )
+
+
+def _resolve_weights(name, weights):
+    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
+        return weights
+    if not isinstance(weights, str | os.PathLike):
+        raise ValueError(
+            f"pretrained_base({name!r}): `weights` must be 'imagenet', None or the path of "
+            f"a weights file; got {weights!r}."
+        )
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"pretrained_base({name!r}): weights file {path!r} does not exist "
+            "(`weights` must be 'imagenet', None or the path of an existing file)."
+        )
+    return path
+
+
+def _check_input_shape(spec, input_shape, weights):
+    owner = f"pretrained_base({spec.name!r})"
+    ok = (
+        isinstance(input_shape, Sequence)
+        and not isinstance(input_shape, str)
+        and len(input_shape) == 3
+        and all(
+            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
+            for d in input_shape
+        )
+        and input_shape[2] is not None
+    )
+    if not ok:
+        raise ValueError(
+            f"{owner}: `input_shape` must be (height, width, channels) with positive "
+            f"integers (height and width may be None); got {input_shape!r}."
+        )
+    shape = tuple(None if d is None else int(d) for d in input_shape)
+    if (weights is not None or spec.preprocessing in ("caffe", "torch")) and shape[2] != 3:
+        raise ValueError(
+            f"{owner}: `input_shape` must have 3 channels (RGB) for pretrained weights and "
+            f"{spec.preprocessing!r} preprocessing; got {input_shape!r}."
+        )
+    small = [d for d in shape[:2] if d is not None and d < spec.min_size]
+    if small:
+        raise ValueError(
+            f"{owner}: input_shape {shape} is too small: height and width must be at least "
+            f"{spec.min_size} for this network (it downsamples its input many times)."
+        )
+    return shape
+
+
+def _build_base(spec, weights, input_shape, trainable, model_name):
+    weights = _resolve_weights(spec.name, weights)
+    shape = _check_input_shape(spec, input_shape, weights)
+    _check_trainable(spec.name, trainable)
+    network = _build_network(spec, shape, weights)
+    inputs = keras.Input(shape=shape, name="image")
+    x = ImagePreprocessing(spec.preprocessing, name="preprocessing")(inputs)
+    outputs = network(x)
+    model = keras.Model(inputs, outputs, name=model_name or f"pretrained_{spec.name}")
+    model.trainable = trainable
+    return model
+
+
+def _build_network(spec, shape, weights):
+    owner = f"pretrained_base({spec.name!r})"
+    if weights is None or weights == "imagenet":
+        return spec.build(shape, weights)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            network = spec.build(shape, weights)
+        except (ValueError, KeyError, OSError, TypeError) as error:
+            if weights in str(error):
+                raise
+            raise ValueError(
+                f"{owner}: weights file {weights!r} does not fit this network: "
+                f"{_first_line(error)}"
+            ) from error
+    # Keras warns, instead of failing, when parts of a file are missing: refuse that.
+    skipped = [w for w in caught if "freshly-initialized" in str(w.message)]
+    if skipped:
+        raise ValueError(
+            f"{owner}: weights file {weights!r} does not fit this network: "
+            f"{_first_line(skipped[0].message)}"
+        )
+    for warning in caught:
+        warnings.warn_explicit(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+    return network
+
+
+def _first_line(error) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --------------------------------------------------------------------------------------
+# Built-in bases.
+
+
+def _keras_application(constructor: str, **extra):
+    def build(input_shape, weights):
+        # Looked up at call time, so tests and users can patch keras.applications.
+        make = getattr(keras.applications, constructor)
+        if weights is None or weights == "imagenet":
+            return make(include_top=False, weights=weights, input_shape=input_shape, **extra)
+        network = make(include_top=False, weights=None, input_shape=input_shape, **extra)
+        network.load_weights(weights)
+        return network
+
+    build.__name__ = f"build_{constructor}"
+    return build
+
+
+def _kb_mobilenet_v2(input_shape, weights):
+    from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
+
+    return mobilenet_v2_base(input_shape, weights=weights)
+
+
+def _squeezenet(input_shape, weights):
+    from keras_blocks.models.squeezenet import squeezenet_base
+
+    return squeezenet_base(input_shape, weights=weights)
+
+
+for _spec in (
+    BaseSpec("mobilenet_v2", _keras_application("MobileNetV2"), "tf",
+             description="keras.applications.MobileNetV2 (alpha 1.0)"),
+    BaseSpec("mobilenet_v3_small", _keras_application("MobileNetV3Small"), "none",
+             description="keras.applications.MobileNetV3Small (preprocessing built in)"),
+    BaseSpec("vgg16", _keras_application("VGG16"), "caffe",
+             description="keras.applications.VGG16"),
+    BaseSpec("resnet50", _keras_application("ResNet50"), "caffe",
+             description="keras.applications.ResNet50"),
+    BaseSpec("densenet121", _keras_application("DenseNet121"), "torch",
+             description="keras.applications.DenseNet121"),
+    BaseSpec("efficientnet_b0", _keras_application("EfficientNetB0"), "none",
+             description="keras.applications.EfficientNetB0 (rescaling built in)"),
+    BaseSpec("kb_mobilenet_v2", _kb_mobilenet_v2, "tf",
+             description="keras_blocks.models.mobilenet_v2_base (InvertedResidual blocks)"),
+    BaseSpec("squeezenet", _squeezenet, "caffe",
+             description="keras_blocks.models.squeezenet_base (FireBlocks, v1.1)"),
+):
+    register_base(_spec)
