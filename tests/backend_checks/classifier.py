@@ -54,7 +54,7 @@ def build():
 
     base = kb.build_conv_net(
         [
-            {"name": "conv", "filters": 8, "norm": "batch"},
+            {"name": "conv", "filters": 8, "norm": "sync_batch"},
             {"name": "conv", "filters": 16, "dropout": 0.1},
         ],
         input_shape=(*IMAGE_SIZE, 3),
