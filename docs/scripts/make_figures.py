@@ -254,6 +254,65 @@ def fig_samples(out: pathlib.Path) -> None:
     _save(fig, out)
 
 
+def _photo_rgb(cls: str, index: int, size: int):
+    import numpy as np
+    from PIL import Image
+
+    path = sorted((DATA / cls).iterdir())[index]
+    image = Image.open(path).convert("RGB").resize((size, size), Image.BICUBIC)
+    return np.asarray(image, "float32")
+
+
+def fig_pretrained_feature_maps(out: pathlib.Path) -> None:
+    """What a pretrained MobileNetV2 base sees in a truck photo (`plot_feature_maps`)."""
+    import matplotlib.pyplot as plt
+
+    from keras_blocks import plot_feature_maps, pretrained_base
+
+    weights = SHARED / "weights" / "mobilenet_v2_1.0_no_top.weights.h5"
+    base = pretrained_base("mobilenet_v2", weights=str(weights), input_shape=(96, 96, 3))
+    fig = plot_feature_maps(base, _photo_rgb("Truck", 1, 96), n_layers=3, channels=6)
+    fig.set_size_inches(8, 5.2)
+    _save(fig, out)
+    plt.close("all")
+
+
+def fig_learning_curves(out: pathlib.Path) -> None:
+    """Learning curves of the course's three-block convnet (no normalization, as in the
+    course) trained from scratch on 2,000 real training photos at 32x32 for 10 epochs,
+    validated on 1,000 validation photos."""
+    import keras
+    import numpy as np
+
+    from keras_blocks import ConvBlock, DenseHead, plot_learning_curves
+
+    def load(split, per_class):
+        images, labels = [], []
+        for label, cls in enumerate(("Car", "Truck")):
+            folder = DATA.parent / split / cls
+            for path in sorted(folder.iterdir())[:per_class]:
+                images.append(np.asarray(keras.utils.load_img(path), "float32"))
+                labels.append(label)
+        return np.stack(images), np.asarray(labels, "float32")
+
+    x_train, y_train = load("train", 1000)
+    x_valid, y_valid = load("valid", 500)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Rescaling(1 / 255),
+        ConvBlock(32),
+        ConvBlock(64, repeats=2),
+        ConvBlock(128, repeats=2),
+        DenseHead(num_classes=1, units=(64,), dropout=0.3),
+    ])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["binary_accuracy"])
+    history = model.fit(x_train, y_train, validation_data=(x_valid, y_valid), epochs=10,
+                        batch_size=32, verbose=0)
+    fig = plot_learning_curves(history, title="ConvBlock x3 + DenseHead, 2,000 photos")
+    fig.set_size_inches(8, 3.2)
+    _save(fig, out)
+
+
 FIGURES = {
     "car-truck-samples": fig_samples,
     "convolution-relu": fig_convolution_relu,
@@ -261,6 +320,8 @@ FIGURES = {
     "translation-invariance": fig_translation_invariance,
     "stride-padding": fig_stride_padding,
     "receptive-field": fig_receptive_field,
+    "pretrained-feature-maps": fig_pretrained_feature_maps,
+    "learning-curves": fig_learning_curves,
 }
 
 
