@@ -131,7 +131,9 @@ def make_dataset(args, example):
 
     augment = None
     if args.augmentation == "pipeline":
-        layers = example.augmentation(args.seed)
+        layers = example.augmentation(args.seed)  # a layer or a list of layers
+        if not isinstance(layers, list | tuple):
+            layers = [layers]
 
         def augment(images):
             for layer in layers:

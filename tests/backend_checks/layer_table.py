@@ -15,6 +15,7 @@ that fails.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -30,10 +31,17 @@ class LayerCase:
     whose call takes more than an image batch (labels for MixUp/CutMix, for example).
     """
 
-    kwargs: dict[str, Any]
+    kwargs: dict[str, Any] | Callable[[], dict[str, Any]]
     input_shape: tuple[int, ...]
     checks: dict[str, Any] = dataclasses.field(default_factory=dict)
     runner: str | None = None
+
+
+def _inference_mode_kwargs():
+    from keras_blocks import ConvBlock
+
+    # Batch norm and dropout inside: InferenceMode must keep both in inference mode.
+    return {"layer": ConvBlock(3, norm="batch", dropout=0.5)}
 
 
 # Small images and few filters: every case runs in a few seconds on one CPU core.
@@ -81,11 +89,64 @@ LAYER_CASES: dict[str, LayerCase] = {
         {"squeeze_channels": 3, "gate": "hard_sigmoid", "divisor": 4},
         (2, 7, 9, 12),
     ),
+    "InferenceMode": LayerCase(
+        _inference_mode_kwargs,
+        (2, 6, 6, 3),
+        {"mixed_output_dtype": "float32"},
+    ),
+    # Augmentation: arguments that surely change a small batch in training.
+    **{
+        name: LayerCase(kwargs, (3, 13, 17, 3), {"training_differs": True,
+                                                "input_range": value_range})
+        for name, kwargs, value_range in [
+            ("RandomFlip", {"mode": "horizontal_and_vertical", "probability": 1.0, "seed": 3},
+             (0.0, 1.0)),
+            ("RandomRotation", {"factor": (0.05, 0.2), "seed": 1}, (0.0, 1.0)),
+            ("RandomTranslation", {"height_factor": (0.1, 0.2), "width_factor": 0.1,
+                                   "seed": 1}, (0.0, 1.0)),
+            ("RandomWidth", {"factor": (0.2, 0.3), "fill_mode": "constant", "seed": 1},
+             (0.0, 1.0)),
+            ("RandomZoom", {"height_factor": (0.2, 0.3), "width_factor": (-0.3, -0.2),
+                            "seed": 1}, (0.0, 1.0)),
+            ("RandomShear", {"x_factor": (0.2, 0.3), "y_factor": 0.1,
+                             "interpolation": "nearest", "seed": 1}, (0.0, 1.0)),
+            ("RandomContrast", {"factor": (0.3, 0.5), "value_range": (0, 1), "seed": 1},
+             (0.0, 1.0)),
+            ("RandomBrightness", {"factor": (0.1, 0.2), "value_range": (0, 1), "seed": 1},
+             (0.0, 0.5)),
+            ("RandomErasing", {"probability": 1.0, "scale": (0.2, 0.4), "value_range": (0, 1),
+                               "seed": 1}, (0.5, 1.0)),
+            ("RandAugment", {"num_ops": 2, "magnitude": (0.5, 0.9), "seed": 2},
+             (0.0, 255.0)),
+            ("Pipeline", {"layers": [{"name": "flip", "probability": 1.0},
+                                     {"name": "rotation", "factor": 0.2},
+                                     {"name": "contrast", "factor": 0.3,
+                                      "value_range": (0, 1)}],
+                          "seed": 0}, (0.0, 1.0)),
+            ("KerasCVLayer", {"layer": "RandomSharpness",
+                              "arguments": {"factor": 0.5, "value_range": (0, 1)}},
+             (0.0, 1.0)),
+        ]
+    },
+    "RandomResizedCrop": LayerCase(
+        {"height": 9, "width": 11, "seed": 0},
+        (2, 15, 13, 3),
+        {"training_differs": True, "expected_output_shape": (2, 9, 11, 3)},
+    ),
+    "MixUp": LayerCase({"alpha": 0.4, "seed": 0}, (4, 6, 7, 3), runner="mixing_layer"),
+    "CutMix": LayerCase({"alpha": 1.0, "seed": 0}, (4, 6, 7, 3), runner="mixing_layer"),
     "StochasticDepth": LayerCase(
         {"rate": 0.5, "seed": 3},
         (4, 5, 5, 3),
         {"training_differs": True},
     ),
+}
+
+# Public base classes: not layers to use on their own; every concrete subclass above is
+# checked. (name -> why it has no case)
+BASE_CLASSES: dict[str, str] = {
+    "AugmentationLayer": "base class of the augmentation layers",
+    "GeometricLayer": "base class of the geometric (affine) augmentation layers",
 }
 
 # Configurations that matter across backends beyond the representative one, by label
@@ -103,7 +164,7 @@ EXTRA_CASES: dict[str, tuple[str, LayerCase]] = {
 
 def cases_for(layers) -> dict[str, tuple[str, LayerCase | None]]:
     """label -> (layer name, case or None when the layer has no entry), extras last."""
-    cases = {name: (name, LAYER_CASES.get(name)) for name in layers}
+    cases = {name: (name, LAYER_CASES.get(name)) for name in layers if name not in BASE_CLASSES}
     cases.update({label: extra for label, extra in EXTRA_CASES.items() if extra[0] in layers})
     return cases
 

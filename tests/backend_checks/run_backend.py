@@ -66,7 +66,8 @@ def check_layer(label: str, workdir: str) -> dict:
 
             getattr(special_cases, case.runner)(cls, case, layer_dir)
         else:
-            run_layer_checks(cls, dict(case.kwargs), case.input_shape, layer_dir, **case.checks)
+            kwargs = case.kwargs() if callable(case.kwargs) else dict(case.kwargs)
+            run_layer_checks(cls, kwargs, case.input_shape, layer_dir, **case.checks)
         result = {"status": "pass"}
     except Exception as error:  # recorded, compared with EXPECTED_FAILURES by the test
         result = {"status": "fail", "error": _error_summary(error)}
