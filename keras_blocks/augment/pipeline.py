@@ -123,6 +123,10 @@ class Pipeline(AugmentationLayer):
         return groups
 
     def build(self, input_shape):
+        if isinstance(input_shape, dict):  # {"images", "labels"} or (images, labels)
+            input_shape = input_shape["images"]
+        elif input_shape and isinstance(input_shape[0], tuple | list):
+            input_shape = input_shape[0]
         shape = tuple(input_shape)
         for layer in self.layers:
             if not isinstance(layer, AugmentationLayer) and not layer.built:

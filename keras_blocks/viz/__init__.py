@@ -3,7 +3,9 @@
 matplotlib is imported inside the functions, so `import keras_blocks` stays light.
 """
 
+from keras_blocks.viz.augmentations import show_augmentations
 from keras_blocks.viz.features import feature_layers, plot_feature_maps
+from keras_blocks.viz.timeline import plot_timeline
 from keras_blocks.viz.training import (
     confusion_matrix,
     plot_confusion_matrix,
@@ -18,4 +20,6 @@ __all__: list[str] = [
     "plot_feature_maps",
     "plot_learning_curves",
     "plot_predictions",
+    "plot_timeline",
+    "show_augmentations",
 ]
