@@ -206,16 +206,62 @@ def unfreeze_top(model, count=None, unit="layers", base=None, freeze_batchnorm=T
             f"unfreeze_top: `count` must be at most {len(units)} (the {unit} with trainable "
             f"weights in base {base.name!r}); got {count}. Pass count=None to unfreeze all."
         )
+    _check_containers_trainable(model, base)
     chosen = units[len(units) - count:] if count else []
-    top = {id(layer) for _, layers in chosen for layer in layers}
-    base.trainable = True  # cascades to every nested layer; then freeze what stays
-    for layer in leaf_layers(base):
-        if id(layer) not in top:
-            layer.trainable = False
+    top = {
+        id(sublayer)
+        for _, layers in chosen
+        for layer in layers
+        for sublayer in layer._flatten_layers(include_self=True, recursive=True)
+    }
+    # Every layer gets its flag explicitly, parents before children (breadth first), so
+    # the cascades of container setters are overridden where they should be.
+    for layer in base._flatten_layers(include_self=True, recursive=True):
+        container = layer is base or isinstance(layer, keras.Model | InferenceMode)
+        set_trainable(layer, container or id(layer) in top)
     if freeze_batchnorm:
         for norm in _batch_norms(base):
-            norm.trainable = False
+            set_trainable(norm, False)
     return [name for name, _ in chosen]
+
+
+def set_trainable(layer, value: bool) -> None:
+    """Sets `layer.trainable` (and its sublayers'), also when the flag already has the value.
+
+    Plain `layer.trainable = True` is skipped by the TensorFlow backend when the layer's
+    flag is already `True` (its `__setattr__` short-circuits `self.x = self.x`), so the
+    setter does not cascade to sublayers frozen one by one. This calls the setter.
+
+    Args:
+        layer: a Keras layer or model.
+        value: `True` or `False`.
+
+    Example:
+        ```python
+        from keras_blocks import pretrained_base
+        from keras_blocks.models.fine_tune import set_trainable
+
+        base = pretrained_base("mobilenet_v2", weights=None, input_shape=(32, 32, 3))
+        set_trainable(base, True)  # every layer of the base trainable again
+        ```
+    """
+    keras.layers.Layer.trainable.fset(layer, bool(value))
+
+
+def _check_containers_trainable(model, base):
+    if model is base:
+        return
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if layer is base or layer.trainable or not isinstance(
+            layer, keras.Model | InferenceMode
+        ):
+            continue
+        if any(x is base for x in layer._flatten_layers(include_self=False, recursive=True)):
+            raise ValueError(
+                f"unfreeze_top: {layer.name!r}, which holds the base {base.name!r}, is "
+                "frozen (trainable=False), so nothing inside it can train; set its "
+                "`trainable` to True first, or pass the base itself."
+            )
 
 
 class FineTuneHistory(NamedTuple):
@@ -339,7 +385,7 @@ def fine_tune(
     }
     compile_args = {"loss": loss, "metrics": metrics, "sparse_labels": sparse_labels}
 
-    base.trainable = False
+    set_trainable(base, False)
     compile_classifier(model, optimizer, learning_rate=head_learning_rate, **compile_args)
     head_history = model.fit(train_data, epochs=head_epochs, **fit_args)
 
