@@ -258,11 +258,19 @@ def _screenshot_module():
     return screenshot
 
 
-@pytest.fixture(scope="session")
-def browser(built_site):
+def _require_chromium():
     screenshot = _screenshot_module()
     if screenshot.find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; CI installs it)")
+        message = "Chromium is not installed (apt-get install -y chromium, or set $CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: CI must install it.")
+        pytest.skip(message)
+    return screenshot
+
+
+@pytest.fixture(scope="session")
+def browser(built_site):
+    screenshot = _require_chromium()
     with screenshot.serve(built_site) as base:
         yield screenshot, base
 
@@ -320,11 +328,10 @@ def test_browser_no_page_logs_a_javascript_error(browser, built_site):
         assert "md-header" in result.dom, f"{page or '/'} did not render the theme"
 
 
+@pytest.mark.browser
 def test_js_error_detection_catches_an_uncaught_exception(tmp_path):
     # The browser checks above pass only if the detector can fail: feed it a broken page.
-    screenshot = _screenshot_module()
-    if screenshot.find_chromium() is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; CI installs it)")
+    screenshot = _require_chromium()
     (tmp_path / "index.html").write_text(
         "<html><body><p>broken</p><script>notAFunction();</script></body></html>"
     )
