@@ -1,0 +1,243 @@
+"""examples/car_or_truck.py: trains, saves, evaluates, predicts; bad arguments fail cleanly."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_blocks  # noqa: F401  (registers the layers for safe loading)
+from keras_blocks import make_synthetic_car_truck
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "examples" / "car_or_truck.py"
+FIGURES = ("learning_curves", "confusion_matrix", "predictions", "augmented", "feature_maps")
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("car_or_truck_example", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+car_or_truck = _load_example()
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """12 synthetic images per class (10 train, 2 valid... rounded), 32x32."""
+    root = tmp_path_factory.mktemp("data") / "cars"
+    return make_synthetic_car_truck(root, n_per_class=12, image_size=32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained_custom(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    code = car_or_truck.main(
+        [
+            "train",
+            "--model",
+            "custom",
+            "--data-dir",
+            str(tiny_data),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--output-dir",
+            str(out),
+            "--seed",
+            "3",
+        ]
+    )
+    assert code == 0
+    return out / "custom"
+
+
+def _leftovers(parent):
+    return [p.name for p in parent.iterdir() if p.name.startswith(".")]
+
+
+def test_train_custom_writes_every_output(trained_custom):
+    run = trained_custom
+    for name in ("model.keras", "history.json", "metrics.json"):
+        assert (run / name).is_file(), name
+    for name in FIGURES:
+        assert (run / "figures" / f"{name}.png").stat().st_size > 1000, name
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == len(history["val_accuracy"]) == 1
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["images"] == 4 and metrics["synthetic_data"] is False
+    assert sum(map(sum, metrics["confusion_matrix"])) == 4
+    assert set(metrics["per_class"]) == {"Car", "Truck"}
+    assert not _leftovers(run.parent.parent)
+
+
+def test_saved_model_loads_safely_and_matches_metrics(trained_custom, tiny_data):
+    model = keras.saving.load_model(trained_custom / "model.keras", safe_mode=True)
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 1)
+    metrics = json.loads((trained_custom / "metrics.json").read_text())
+    images, labels = car_or_truck.arrays(car_or_truck.pipelines(tiny_data, 32, 8, 0)[1])
+    accuracy = np.mean((model.predict(images, verbose=0)[:, 0] > 0.5) == labels)
+    assert accuracy == pytest.approx(metrics["accuracy"])
+
+
+def test_evaluate_and_predict(trained_custom, tiny_data, tmp_path, capsys):
+    model = str(trained_custom / "model.keras")
+    out = tmp_path / "eval.json"
+    assert (
+        car_or_truck.main(["evaluate", model, "--data-dir", str(tiny_data), "--output", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "precision" in printed and "confusion matrix" in printed
+    metrics = json.loads(out.read_text())
+    assert metrics["images"] == 4
+    assert metrics["accuracy"] == pytest.approx(
+        json.loads((trained_custom / "metrics.json").read_text())["accuracy"]
+    )
+
+    car = sorted((tiny_data / "valid" / "Car").iterdir())[0]
+    assert car_or_truck.main(["predict", model, str(car), str(tiny_data / "valid")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 4
+    path, label, probability = lines[0].split("\t")
+    assert path == str(car) and label in ("Car", "Truck") and 0.5 <= float(probability) <= 1
+
+
+@pytest.mark.slow
+def test_train_transfer_two_phases(tiny_data, tmp_path, weights_dir):
+    out = tmp_path / "run"
+    code = car_or_truck.main(
+        [
+            "train",
+            "--model",
+            "transfer",
+            "--data-dir",
+            str(tiny_data),
+            "--image-size",
+            "32",
+            "--head-epochs",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--output-dir",
+            str(out),
+            "--weights",
+            str(weights_dir / "mobilenet_v2_1.0_no_top.weights.h5"),
+        ]
+    )
+    assert code == 0
+    run = out / "transfer"
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 2 and history["phase_starts"] == [1]
+    for name in FIGURES:
+        assert (run / "figures" / f"{name}.png").is_file(), name
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 1)
+
+
+@pytest.mark.slow
+def test_synthetic_fallback_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = car_or_truck.main(
+        ["train", "--synthetic", "--epochs", "1", "--batch-size", "32", "--output-dir", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    note = printed.index("SYNTHETIC")
+    assert note < printed.index("custom epoch 1")  # said before training
+    assert json.loads((out / "custom" / "metrics.json").read_text())["synthetic_data"] is True
+    assert (out / "synthetic-data" / "train" / "Truck").is_dir()
+
+
+def _bad_layout(tmp_path):
+    root = tmp_path / "bad"
+    (root / "train" / "Car").mkdir(parents=True)
+    (root / "valid" / "Car").mkdir(parents=True)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data-dir", "{tmp}/missing"], "no such directory"),
+        (["--data-dir", "{bad}"], "course layout"),
+        (["--model", "transfer", "--weights", "{tmp}/nope.h5"], "no such file"),
+        (["--epochs", "0"], "--epochs must be a positive integer"),
+        (["--image-size", "16"], "at least 32"),
+    ],
+)
+def test_bad_train_arguments_fail_cleanly(tmp_path, capsys, args, message):
+    bad = _bad_layout(tmp_path)
+    args = [a.format(tmp=tmp_path, bad=bad) for a in args]
+    out = tmp_path / "runs" / "run"
+    assert car_or_truck.main(["train", *args, "--output-dir", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_model_name_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        car_or_truck.main(["train", "--model", "resnet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+
+
+def test_failure_during_training_leaves_nothing(tiny_data, tmp_path, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(car_or_truck, "train_custom", explode)
+    out = tmp_path / "runs" / "run"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        car_or_truck.main(["train", "--data-dir", str(tiny_data), "--output-dir", str(out)])
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_evaluate_and_predict_bad_paths(trained_custom, tmp_path, capsys):
+    model = str(trained_custom / "model.keras")
+    assert (
+        car_or_truck.main(["evaluate", str(tmp_path / "no.keras"), "--data-dir", str(tmp_path)])
+        == 2
+    )
+    assert "no such file" in capsys.readouterr().err
+    assert car_or_truck.main(["evaluate", model, "--data-dir", str(tmp_path)]) == 2
+    assert "Car, Truck missing" in capsys.readouterr().err
+    assert car_or_truck.main(["predict", model, str(tmp_path / "ghost.jpg")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    (tmp_path / "notes.jpg").write_text("not an image")
+    assert car_or_truck.main(["predict", model, str(tmp_path / "notes.jpg")]) == 2
+    assert "not a readable image" in capsys.readouterr().err
+
+
+def test_help_explains_every_option():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for option in (
+        "--model",
+        "--preset",
+        "--data-dir",
+        "--weights",
+        "--image-size",
+        "--epochs",
+        "--batch-size",
+        "--seed",
+        "--output-dir",
+        "--mixed-precision",
+    ):
+        assert option in result.stdout
