@@ -178,7 +178,7 @@ class GeometricLayer(AugmentationLayer):
     """Base class of the geometric layers: each samples one matrix per image.
 
     A geometric layer alone resamples once; consecutive geometric layers inside a
-    [`Pipeline`][keras_blocks.augment.Pipeline] with the same `interpolation`,
+    [`Pipeline`][keras_blocks.Pipeline] with the same `interpolation`,
     `fill_mode` and `fill_value` share one resampling of the composed matrices.
 
     Args:

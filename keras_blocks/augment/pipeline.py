@@ -31,13 +31,13 @@ def _resolve(spec, seed):
 class Pipeline(AugmentationLayer):
     """Applies augmentation layers in order; consecutive geometric ones are fused.
 
-    Runs of [`GeometricLayer`][keras_blocks.augment.affine.GeometricLayer]s (flip,
+    Runs of [`GeometricLayer`][keras_blocks.GeometricLayer]s (flip,
     rotation, translation, width, zoom, shear, resized crop) that share their
     `interpolation`, `fill_mode` and `fill_value` (a flip fits any) compose their
     per-sample matrices and resample ONCE: the same transforms as applying them one
     after the other, with one interpolation instead of several. Other layers (colour,
     erasing, MixUp/CutMix, keras-cv layers through
-    [`KerasCVLayer`][keras_blocks.augment.KerasCVLayer], any Keras layer that maps
+    [`KerasCVLayer`][keras_blocks.KerasCVLayer], any Keras layer that maps
     images to images) run in place.
 
     Inputs are images, `(images, labels)` or `{"images", "labels"}`; labels flow to the

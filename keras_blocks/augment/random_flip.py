@@ -17,7 +17,7 @@ class RandomFlip(affine.GeometricLayer):
     """Flips each image with probability `probability` (each axis independently).
 
     A flip moves whole pixels, so it is exact under any interpolation: alone it
-    reverses the axis, in a [`Pipeline`][keras_blocks.augment.Pipeline] it joins the
+    reverses the axis, in a [`Pipeline`][keras_blocks.Pipeline] it joins the
     neighbouring geometric layers' single resampling.
 
     Args:

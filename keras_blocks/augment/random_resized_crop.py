@@ -27,7 +27,7 @@ class RandomResizedCrop(affine.GeometricLayer):
     (width / height) in `ratio` (drawn log-uniformly), placed uniformly; boxes larger
     than the image are clipped to it. Crop and resize are one affine resampling, so
     this layer fuses with its geometric neighbours in a
-    [`Pipeline`][keras_blocks.augment.Pipeline].
+    [`Pipeline`][keras_blocks.Pipeline].
 
     At inference the image's central box with the output's aspect ratio is resized to
     `(height, width)` (the identity when the sizes already match), so shapes agree.
