@@ -481,6 +481,34 @@ def test_crop_to_aspect_ratio(tmp_path):
     assert _epoch(squashed)[0][0].min() == 0.0
 
 
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic"])
+@pytest.mark.parametrize("crop", [False, True])
+def test_small_uniform_images_are_cached_at_source_size(tmp_path, interpolation, crop):
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        _write(tmp_path / "d" / "ab"[k % 2] / f"{k}.png", rng.integers(0, 256, (5, 7, 3), np.uint8))
+    # Nearest neighbour uses the source-size cache for whole-number factors only.
+    size = (10, 14) if interpolation == "nearest" else (9, 8)
+    kwargs = {
+        "image_size": size,
+        "shuffle": False,
+        "interpolation": interpolation,
+        "crop_to_aspect_ratio": crop,
+        "value_range": (0, 255),
+        "batch_size": 4,
+    }
+    cached = make_pipeline(str(tmp_path / "d"), **kwargs)
+    assert cached.cache_bytes == 6 * 5 * 7 * 3  # the source size, not the output size
+    if interpolation == "nearest":
+        other = make_pipeline(str(tmp_path / "d"), **{**kwargs, "image_size": (9, 8)})
+        assert other.cache_bytes == 6 * 9 * 8 * 3
+    streamed = make_pipeline(str(tmp_path / "d"), cache=False, **kwargs)
+    a, b = _epoch(cached)[0], _epoch(streamed)[0]
+    assert a.shape == b.shape == (6, *size, 3)
+    # The stream rounds each resized image to uint8; the source-size cache does not.
+    np.testing.assert_allclose(a, b, atol=0 if interpolation == "nearest" else 0.5 + 1e-3)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -229,7 +229,7 @@ def trace_pipeline(
     Returns:
         A dict with `variant` and `events`: a list of `(stage, step, start, end)`
         tuples, stage being `"read"`, `"map"` or `"train"`, times in seconds from the
-        start of the trace.
+        first read.
 
     Example:
         ```python
@@ -290,7 +290,6 @@ def trace_pipeline(
         ds = ds.prefetch(AUTOTUNE)
 
     events = []
-    origin = time.time()
     iterator = iter(ds)
     for step in range(steps):
         try:
@@ -299,8 +298,10 @@ def trace_pipeline(
             break
         for stage, stamps in (("read", read_times.numpy()), ("map", map_times.numpy())):
             for start, end in stamps:
-                events.append((stage, step, start - origin, end - origin))
+                events.append((stage, step, float(start), float(end)))
         start = time.time()
         train_step(images, None)
-        events.append(("train", step, start - origin, time.time() - origin))
+        events.append(("train", step, start, time.time()))
+    origin = min((e[2] for e in events), default=0.0)  # the first read of the trace
+    events = [(stage, step, a - origin, b - origin) for stage, step, a, b in events]
     return {"variant": variant, "events": events}

@@ -367,10 +367,16 @@ def _split_and_build(keys, labels, validation_split, subset, shuffle, augment, b
 # ---------------------------------------------------------------- decoding the files
 
 
-def _read_and_decode(paths_t, order, settings, interleave, deterministic):
-    """A dataset of `(index, uint8 image)` for the indices in `order`."""
+def _read_and_decode(paths_t, order, settings, interleave, deterministic, resize=True):
+    """A dataset of `(index, uint8 image)` for the indices in `order`.
+
+    With `resize=False` the images keep their own size (the cache-building pass groups
+    them by size and resizes whole groups at once).
+    """
 
     def decode(index, contents):
+        if not resize:
+            return index, sources.decode_source(contents)
         image = sources.decode_image(
             contents,
             settings["image_size"],
@@ -402,24 +408,43 @@ def _read_and_decode(paths_t, order, settings, interleave, deterministic):
     )
 
 
+def _error_reason(error) -> str:
+    message = getattr(error, "message", str(error))
+    message = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", message).strip()
+    return (message.splitlines() or ["unknown error"])[0]
+
+
 def _decode_pass(files, settings, keep_pixels):
-    """Decodes every file once: `(pixels or None, ok indices, [(path, reason)])`."""
+    """Decodes every file once: `(pixels or None, ok indices, [(path, reason)])`.
+
+    Images are decoded at their own size and grouped by size. When every image has the
+    same size and it is smaller than `image_size` (upscaling, as with the course's
+    32x32 photos resized to 128x128), the cache keeps them at that source size: it
+    is smaller, and each batch is resized after the gather (for `"nearest"`, only
+    whole-number factors, where that resize is a cheap broadcast). Otherwise each group is
+    resized to `image_size` in whole batches and the cache holds that.
+    """
     n = len(files.paths)
-    height, width = settings["image_size"]
     paths_t = tf.constant(files.paths)
     pass_ds = _read_and_decode(
-        paths_t, tf.data.Dataset.range(n), settings, settings["interleave"], False
+        paths_t, tf.data.Dataset.range(n), settings, settings["interleave"], False, False
     )
     if not keep_pixels:
-        pass_ds = pass_ds.map(lambda i, image: (i, tf.zeros([0, 0, 3], tf.uint8)))
+        pass_ds = pass_ds.map(lambda i, image: (i, tf.zeros([1, 1, 3], tf.uint8)))
     # A file that fails to read or decode is dropped here and found below by its index.
-    pass_ds = pass_ds.ignore_errors().batch(_BUILD_BATCH).prefetch(2)
-    pixels = np.empty((n, height, width, 3), np.uint8) if keep_pixels else None
+    pass_ds = pass_ds.ignore_errors()
+    pass_ds = pass_ds.group_by_window(
+        key_func=lambda i, image: tf.cast(tf.shape(image)[0], tf.int64) * 2**31
+        + tf.cast(tf.shape(image)[1], tf.int64),
+        reduce_func=lambda key, group: group.batch(_BUILD_BATCH),
+        window_size=_BUILD_BATCH,
+    ).prefetch(2)
+    groups: dict[tuple[int, int], list] = {}
     ok = np.zeros(n, bool)
     for indices, images in pass_ds:
         indices = indices.numpy()
         if keep_pixels:
-            pixels[indices] = images.numpy()
+            groups.setdefault(tuple(images.shape[1:3]), []).append((indices, images.numpy()))
         ok[indices] = True
         if _Hooks.on_build_chunk is not None:
             _Hooks.on_build_chunk(int(ok.sum()))
@@ -427,25 +452,47 @@ def _decode_pass(files, settings, keep_pixels):
     for i in np.flatnonzero(~ok):
         # Decode the few failures again, one by one, to report why each failed.
         try:
-            image = sources.decode_image(
-                sources.read_file(files.paths[i]),
-                settings["image_size"],
-                settings["interpolation"],
-                settings["crop_to_aspect_ratio"],
-            )
+            image = sources.decode_source(sources.read_file(files.paths[i])).numpy()
         except (tf.errors.OpError, ValueError) as error:
-            message = getattr(error, "message", str(error))
-            message = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", message).strip()
-            message = (message.splitlines() or ["unknown error"])[0]
-            skipped.append((files.paths[i], message))
+            skipped.append((files.paths[i], _error_reason(error)))
             continue
         if keep_pixels:  # a transient read error: the retry worked
-            pixels[i] = image.numpy()
+            groups.setdefault(image.shape[:2], []).append((np.array([i]), image[None]))
         ok[i] = True
     keep = np.flatnonzero(ok)
-    if keep_pixels and keep.size < n:
-        pixels = pixels[keep]
-    return pixels, keep, skipped
+    if not keep_pixels:
+        return None, keep, skipped
+    return _assemble_cache(groups, keep, n, settings), keep, skipped
+
+
+def _assemble_cache(groups, keep, n, settings):
+    """One uint8 array, in file order, at the source size (if uniform and smaller)."""
+    height, width = settings["image_size"]
+    position = np.full(n, -1, np.int64)
+    position[keep] = np.arange(keep.size)
+    if len(groups) == 1:
+        (h, w), = groups
+        if settings["crop_to_aspect_ratio"]:
+            _, _, h, w = sources.crop_box(h, w, (height, width))
+        fast = settings["interpolation"] != "nearest" or sources.integer_upscale(
+            (h, w), (height, width)
+        )
+        if h * w < height * width and fast:
+            (h, w), chunks = next(iter(groups.items()))
+            pixels = np.empty((keep.size, h, w, 3), np.uint8)
+            for indices, images in chunks:
+                pixels[position[indices]] = images
+            return pixels
+    pixels = np.empty((keep.size, height, width, 3), np.uint8)
+    for (h, w), chunks in groups.items():
+        for indices, images in chunks:
+            if settings["crop_to_aspect_ratio"]:
+                top, left, crop_h, crop_w = sources.crop_box(h, w, (height, width))
+                images = images[:, top : top + crop_h, left : left + crop_w]
+            pixels[position[indices]] = sources.resize_uint8_batch(
+                tf.convert_to_tensor(images), (height, width), settings["interpolation"]
+            ).numpy()
+    return pixels
 
 
 def _report_skipped(skipped, on_error, n_total):
@@ -602,7 +649,9 @@ def _gather_pipeline(pixels, labels, class_names, do_shuffle, do_augment, settin
     images_t = tf.convert_to_tensor(pixels)
     labels_t = tf.convert_to_tensor(labels, tf.int32)
     order, batch_size = _shard_and_batch(tf.data.Dataset.range(n), do_shuffle, settings, n)
-    transform = _batch_transform(class_names, do_augment, settings)
+    source_size = tuple(pixels.shape[1:3])
+    source_size = None if source_size == tuple(settings["image_size"]) else source_size
+    transform = _batch_transform(class_names, do_augment, settings, source_size)
     ds = order.batch(batch_size, drop_remainder=settings["drop_remainder"])
     ds = ds.map(
         lambda i: transform(tf.gather(images_t, i), tf.gather(labels_t, i)),
@@ -631,20 +680,51 @@ def _stream_pipeline(files, do_shuffle, do_augment, settings):
     return _finish(ds, settings)
 
 
-def _batch_transform(class_names, augment, settings):
+def _dequantize(images, value_range):
+    """uint8 -> float32 in `value_range`, in one fused pass (`low + x * (high - low) / 255`)."""
+    return tf.quantization.dequantize(
+        tf.bitcast(images, tf.quint8), value_range[0], value_range[1], mode="MIN_COMBINED"
+    )
+
+
+def _batch_transform(class_names, augment, settings, source_size=None):
+    """Per batch: (resize from a source-size cache), augment, float32 in `value_range`.
+
+    Every resize method is linear, so without augmentation the small source batch is
+    scaled to `value_range` first and the (large) resized batch is the output directly.
+    """
     low, high = settings["value_range"]
-    scale, offset = (high - low) / 255.0, low
     label_mode = settings["label_mode"]
     num_classes = len(class_names)
     is_layer = isinstance(augment, keras.layers.Layer)
+    image_size = settings["image_size"]
+    crop = None
+    if source_size is not None and settings["crop_to_aspect_ratio"]:
+        crop = sources.crop_box(source_size[0], source_size[1], image_size)
+
+    nearest = settings["interpolation"] == "nearest"
 
     def transform(images, labels):
-        images = tf.cast(images, tf.float32)
+        if source_size is not None:
+            if crop is not None:
+                top, left, crop_h, crop_w = crop
+                images = images[:, top : top + crop_h, left : left + crop_w]
+            if nearest:  # repeat the uint8 pixels, then convert the big batch once
+                images = sources.resize_batch(images, image_size, "nearest")
+            else:  # convert the small batch, then the resize writes the float output
+                images = _dequantize(images, (low, high) if augment is None else (0, 255))
+                images = sources.resize_batch(images, image_size, settings["interpolation"])
+                if settings["interpolation"] not in ("bilinear", "area"):
+                    # Kernels with negative lobes overshoot; the uint8 path clips too.
+                    lo, hi = (low, high) if augment is None else (0.0, 255.0)
+                    images = tf.clip_by_value(images, lo, hi)
+        if images.dtype == tf.uint8:
+            images = _dequantize(images, (low, high) if augment is None else (0.0, 255.0))
         if augment is not None:
             images = augment(images, training=True) if is_layer else augment(images)
             images = tf.cast(images, tf.float32)
-        if (scale, offset) != (1.0, 0.0):
-            images = images * scale + offset
+            if (low, high) != (0.0, 255.0):
+                images = images * ((high - low) / 255.0) + low
         if label_mode == "binary":
             labels = tf.cast(labels, tf.float32)[:, None]
         elif label_mode == "categorical":

@@ -238,46 +238,87 @@ def split_indices(
     return keep
 
 
+def crop_box(height, width, image_size):
+    """`(top, left, crop_height, crop_width)`: the centered crop with the target's aspect."""
+    target = image_size[1] / image_size[0]
+    if isinstance(height, int) and isinstance(width, int):
+        crop_h = max(1, min(height, round(width / target)))
+        crop_w = max(1, min(width, round(height * target)))
+        return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+    h, w = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
+    crop_h = tf.maximum(tf.cast(tf.minimum(h, tf.round(w / target)), tf.int32), 1)
+    crop_w = tf.maximum(tf.cast(tf.minimum(w, tf.round(h * target)), tf.int32), 1)
+    return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+
+
+def integer_upscale(source_size, image_size) -> bool:
+    """True when `image_size` is a whole multiple of `source_size` on both axes."""
+    return all(t % s == 0 and t >= s for s, t in zip(source_size, image_size, strict=True))
+
+
+def _nearest(images, image_size):
+    static = images.shape[1:3]
+    if None not in static and integer_upscale(tuple(static), image_size):
+        # Whole-number factors: nearest neighbour is each pixel repeated, one broadcast
+        # (several times cheaper than the resize kernel), identical to tf.image.resize.
+        h, w = static
+        fy, fx = image_size[0] // h, image_size[1] // w
+        n, c = tf.shape(images)[0], images.shape[-1] or tf.shape(images)[-1]
+        tiled = tf.broadcast_to(images[:, :, None, :, None, :], [n, h, fy, w, fx, c])
+        return tf.reshape(tiled, [n, image_size[0], image_size[1], c])
+    return tf.image.resize(images, image_size, method="nearest")
+
+
+def resize_batch(images, image_size, interpolation: str):
+    """Resizes an (N, H, W, C) batch in one operation.
+
+    `"nearest"` keeps the dtype; every other method returns float32 (not rounded).
+    Every method is linear in the pixel values, so scaling before or after resizing
+    gives the same result.
+    """
+    if interpolation == "nearest":
+        return _nearest(images, image_size)
+    return tf.image.resize(
+        tf.cast(images, tf.float32), image_size, method=interpolation, antialias=False
+    )
+
+
+def resize_uint8_batch(images, image_size, interpolation: str):
+    """`resize_batch`, rounded to `uint8` (what the cache stores)."""
+    resized = resize_batch(images, image_size, interpolation)
+    if resized.dtype == tf.uint8:
+        return resized
+    return tf.saturate_cast(tf.round(resized), tf.uint8)
+
+
 def resize_uint8(image, image_size, interpolation: str, crop_to_aspect_ratio: bool):
     """Resizes one (H, W, C) image, optionally center-cropping to the target aspect ratio.
 
     The result is `uint8` (rounded), which is what the cache stores.
     """
-    height, width = image_size
     if crop_to_aspect_ratio:
         shape = tf.shape(image)
-        h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
-        target = width / height
-        crop_h = tf.cast(tf.minimum(h, tf.round(w / target)), tf.int32)
-        crop_w = tf.cast(tf.minimum(w, tf.round(h * target)), tf.int32)
-        crop_h, crop_w = tf.maximum(crop_h, 1), tf.maximum(crop_w, 1)
-        top = (shape[0] - crop_h) // 2
-        left = (shape[1] - crop_w) // 2
+        top, left, crop_h, crop_w = crop_box(shape[0], shape[1], image_size)
         image = image[top : top + crop_h, left : left + crop_w]
-    if interpolation == "nearest":
-        resized = tf.image.resize(image, (height, width), method="nearest")
-        return tf.cast(resized, tf.uint8)
-    resized = tf.image.resize(image, (height, width), method=interpolation, antialias=False)
-    return tf.saturate_cast(tf.round(resized), tf.uint8)
+    return resize_uint8_batch(image[None], image_size, interpolation)[0]
 
 
-def resize_uint8_batch(images, image_size, interpolation: str):
-    """Resizes a (N, H, W, C) batch in one operation; the result is rounded `uint8`."""
-    if interpolation == "nearest":
-        return tf.cast(tf.image.resize(images, image_size, method="nearest"), tf.uint8)
-    resized = tf.image.resize(tf.cast(images, tf.float32), image_size, method=interpolation)
-    return tf.saturate_cast(tf.round(resized), tf.uint8)
-
-
-def decode_image(contents, image_size, interpolation: str, crop_to_aspect_ratio: bool):
-    """Decodes JPEG/PNG/BMP/GIF bytes to a resized (H, W, 3) `uint8` tensor.
+def decode_source(contents):
+    """Decodes JPEG/PNG/BMP/GIF bytes to an (H, W, 3) `uint8` tensor at its own size.
 
     Grayscale and RGBA images become three channels; an animated GIF gives its first
     frame.
     """
     image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
-    return resize_uint8(image, image_size, interpolation, crop_to_aspect_ratio)
+    return image
+
+
+def decode_image(contents, image_size, interpolation: str, crop_to_aspect_ratio: bool):
+    """`decode_source`, then `resize_uint8` to `image_size`."""
+    return resize_uint8(
+        decode_source(contents), image_size, interpolation, crop_to_aspect_ratio
+    )
 
 
 def read_file(path):

@@ -1,0 +1,235 @@
+"""make_pipeline against the course's recipe and the hand-written element-wise recipe.
+
+Every recipe reads the same directory, resizes to the same size with the same
+interpolation, batches, converts to float32 and prefetches; each run iterates the
+dataset (no model, so this times the input pipeline alone) for one first epoch and
+several later epochs. Each run is a fresh subprocess, so its peak memory (RSS) is its
+own; runs are interleaved (course, element-wise, ours, course, ...) because the machine
+may be shared, and the table gives medians over the repeats.
+
+Recipes:
+- course: `image_dataset_from_directory` + `map(convert_to_float)` + `cache()` +
+  `prefetch` (the course's code; caches float32 batches, replays the same order).
+- elementwise: parallel map decoding to uint8, `cache()` of the elements,
+  `shuffle(reshuffle_each_iteration=True)`, batch, map to float32, prefetch.
+- make_pipeline: `keras_blocks.make_pipeline` (its build pass counts in the first epoch).
+- float32_floor: no data at all, a parallel map that only fills float32 batches of the
+  same shape: the most any pipeline that hands out float32 batches can reach here.
+
+    python benchmarks/pipeline.py --data ../shared/data/cifar10-car-truck/train
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+RECIPES = ("course", "elementwise", "make_pipeline", "float32_floor")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _worker(recipe: str, data: str, size: int, batch: int, epochs: int, interpolation: str):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    from keras_blocks import make_pipeline
+
+    autotune = tf.data.AUTOTUNE
+    tf.constant(0)  # initialize the runtime before the baseline memory reading
+    baseline = _rss_bytes()
+    start = time.perf_counter()
+    if recipe == "course":
+        ds = tf.keras.utils.image_dataset_from_directory(
+            data,
+            labels="inferred",
+            label_mode="binary",
+            image_size=[size, size],
+            interpolation=interpolation,
+            batch_size=batch,
+            shuffle=True,
+            verbose=False,
+        )
+
+        def convert_to_float(image, label):
+            return tf.image.convert_image_dtype(image, dtype=tf.float32), label
+
+        ds = ds.map(convert_to_float).cache().prefetch(buffer_size=autotune)
+        cache_bytes = None  # measured below: the float32 batches the cache holds
+    elif recipe == "elementwise":
+        files = sorted(str(p) for p in pathlib.Path(data).glob("*/*"))
+        classes = sorted({pathlib.Path(p).parent.name for p in files})
+        labels = [classes.index(pathlib.Path(p).parent.name) for p in files]
+
+        def load(path, label):
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            image = tf.image.resize(image, [size, size], method=interpolation)
+            return tf.saturate_cast(tf.round(image), tf.uint8), label
+
+        ds = tf.data.Dataset.from_tensor_slices((files, labels))
+        ds = ds.map(load, num_parallel_calls=autotune).cache()
+        ds = ds.shuffle(len(files), reshuffle_each_iteration=True).batch(batch)
+        ds = ds.map(
+            lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=autotune
+        ).prefetch(autotune)
+        cache_bytes = len(files) * size * size * 3
+    elif recipe == "make_pipeline":
+        ds = make_pipeline(data, image_size=size, batch_size=batch, interpolation=interpolation)
+        cache_bytes = ds.cache_bytes
+    else:
+        n = len(list(pathlib.Path(data).glob("*/*")))
+        def fill(i):
+            rows = tf.cast(tf.minimum(tf.constant(batch, tf.int64), n - i), tf.int32)
+            return tf.fill([rows, size, size, 3], tf.cast(i, tf.float32)), tf.fill([rows], i)
+
+        ds = tf.data.Dataset.range(0, n, batch).map(
+            fill,
+            num_parallel_calls=autotune,
+        ).prefetch(autotune)
+        cache_bytes = 0
+
+    seconds, cpu, firsts, count, float_bytes = [], [], [], 0, 0
+    cpu_start = time.process_time()
+    for _ in range(epochs):
+        count, float_bytes, first = 0, 0, None
+        for images, labels in ds:
+            if first is None:
+                first = labels.numpy().ravel()[:32].tolist()
+            count += int(images.shape[0])
+            float_bytes += images.shape.num_elements() * images.dtype.size
+        seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
+        firsts.append(first)
+        start, cpu_start = time.perf_counter(), time.process_time()
+    if cache_bytes is None:
+        cache_bytes = float_bytes
+    return {
+        "recipe": recipe,
+        "images": count,
+        "first": count / seconds[0],
+        "later": count / statistics.median(seconds[1:]),
+        # CPU seconds (all threads) per image: steadier than wall time on a shared machine
+        "later_cpu_us": 1e6 * statistics.median(cpu[1:]) / count,
+        "reshuffled": any(f != firsts[1] for f in firsts[2:]) if epochs > 2 else None,
+        "cache_bytes": cache_bytes,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "rss_growth_bytes": _peak_rss_bytes() - baseline,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    parser.add_argument(
+        "--data", default=str(repo.parent / "shared/data/cifar10-car-truck/train")
+    )
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=4, help="1 first + later epochs")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--interpolation", default="nearest", help="the course uses nearest")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    parser.add_argument("--worker", choices=RECIPES, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        result = _worker(
+            args.worker, args.data, args.size, args.batch, args.epochs, args.interpolation
+        )
+        print("RESULT " + json.dumps(result))
+        return
+
+    results = {r: [] for r in args.recipes}
+    for repeat in range(args.repeats):
+        for recipe in args.recipes:  # interleaved: anchor, ours, anchor, ours, ...
+            command = [
+                sys.executable,
+                __file__,
+                "--worker", recipe,
+                "--data", args.data,
+                "--size", str(args.size),
+                "--batch", str(args.batch),
+                "--epochs", str(args.epochs),
+                "--interpolation", args.interpolation,
+            ]  # fmt: skip
+            out = subprocess.run(
+                command, capture_output=True, text=True, check=True, cwd=repo
+            ).stdout
+            row = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
+            results[recipe].append(row)
+            print(
+                f"repeat {repeat + 1}/{args.repeats} {recipe:<14} first {row['first']:8.0f} "
+                f"later {row['later']:8.0f} img/s  peak RSS {row['peak_rss_bytes'] / 2**20:6.0f}"
+                " MiB",
+                flush=True,
+            )
+
+    def med(recipe, key):
+        return statistics.median(r[key] for r in results[recipe])
+
+    print(
+        f"\n{args.data}: {results[args.recipes[0]][0]['images']} images, "
+        f"{args.size}x{args.size}, batch {args.batch}, interpolation {args.interpolation}, "
+        f"{args.epochs} epochs per run, medians of {args.repeats} interleaved runs, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    header = (
+        f"{'recipe':<14}{'first epoch':>13}{'later epochs':>14}{'reshuffled':>12}"
+        f"{'CPU us/img later':>18}{'cache MiB':>11}{'peak RSS MiB':>14}"
+    )
+    print(header + "\n" + "-" * len(header))
+    for recipe in args.recipes:
+        print(
+            f"{recipe:<14}{med(recipe, 'first'):>9,.0f} i/s{med(recipe, 'later'):>10,.0f} i/s"
+            f"{'yes' if results[recipe][0]['reshuffled'] else 'no':>12}"
+            f"{med(recipe, 'later_cpu_us'):>18,.0f}"
+            f"{med(recipe, 'cache_bytes') / 2**20:>11,.0f}"
+            f"{med(recipe, 'peak_rss_bytes') / 2**20:>14,.0f}"
+        )
+    if "make_pipeline" in results:
+        ours = "make_pipeline"
+        print()
+        if "course" in results:
+            print(
+                f"first epoch vs course recipe:       "
+                f"{med(ours, 'first') / med('course', 'first'):5.2f}x (goal >= 2)"
+            )
+            print(
+                f"cache memory vs course recipe:      "
+                f"{med(ours, 'cache_bytes') / med('course', 'cache_bytes'):5.2f}x (goal <= 0.3)"
+            )
+        if "elementwise" in results:
+            print(
+                f"later epochs vs element-wise recipe: "
+                f"{med(ours, 'later') / med('elementwise', 'later'):5.2f}x (goal >= 3)"
+            )
+            print(
+                f"later epochs vs element-wise, CPU time per image: "
+                f"{med('elementwise', 'later_cpu_us') / med(ours, 'later_cpu_us'):5.2f}x"
+            )
+            print(
+                f"first epoch vs element-wise recipe:  "
+                f"{med(ours, 'first') / med('elementwise', 'first'):5.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
