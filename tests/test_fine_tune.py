@@ -200,6 +200,7 @@ def test_fine_tune_phases_on_generated_data(tiny_base):
         ({"fine_tune_learning_rate": -1e-5}, "`fine_tune_learning_rate`"),
         ({"head_epochs": -1}, "`head_epochs` must be an integer >= 0"),
         ({"unfreeze": 1.5}, "`unfreeze`"),
+        ({"unfreeze": 4, "unit": "blocks"}, r"`unfreeze` must be at most 3 \(the blocks"),
         ({"unit": "layer"}, "`unit` must be one of 'layers', 'blocks'"),
     ],
 )

@@ -373,10 +373,17 @@ def fine_tune(
             f"rate; got {optimizer!r}."
         )
     make_optimizer(optimizer, head_learning_rate)  # fail before training, not between phases
-    if unfreeze is not None:
-        check.positive_int(owner, "unfreeze", unfreeze, minimum=0)
     if base is None:
         base = find_base(model)
+    if unfreeze is not None:
+        check.positive_int(owner, "unfreeze", unfreeze, minimum=0)
+        available = len(trainable_units(base, unit))
+        if unfreeze > available:
+            raise ValueError(
+                f"{owner}: `unfreeze` must be at most {available} (the {unit} with "
+                f"trainable weights in base {base.name!r}); got {unfreeze}. Pass None to "
+                "unfreeze all."
+            )
     fit_args = {
         "validation_data": validation_data,
         "callbacks": callbacks,
