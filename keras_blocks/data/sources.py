@@ -137,7 +137,8 @@ def files_from_pairs(pairs, class_names: Sequence[str] | None = None) -> ImageFi
     for item in pairs[:1] + pairs[-1:]:
         if not (isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2):
             raise ValueError(
-                f"{OWNER}: `source` as a list must hold (path, label) pairs; got {item!r}."
+                f"{OWNER}: `source` as a list must hold (path, label) pairs; got "
+                f"{repr(item)[:200]}."
             )
     paths = [os.fspath(p) for p, _ in pairs]
     raw = [label for _, label in pairs]
