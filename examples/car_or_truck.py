@@ -337,6 +337,7 @@ def draw_figures(model, history, phase_starts, images, labels, probabilities, fi
 
     import keras_blocks
     from keras_blocks import (
+        find_base,
         plot_confusion_matrix,
         plot_feature_maps,
         plot_learning_curves,
@@ -361,7 +362,7 @@ def draw_figures(model, history, phase_starts, images, labels, probabilities, fi
                          columns=6, title=f"{title}: validation mistakes",
                          path=figures / "mistakes.png")
     # build_classifier's graph: image -> augmentation -> base -> head.
-    augmenter, base = model.layers[1], model.layers[2]
+    augmenter, base = model.get_layer("augmentation"), find_base(model)
     show_augmentations(augmenter, images[pick[0]], n=16, path=figures / "augmented.png")
     plot_feature_maps(base, images[pick[0]], title=f"{title}: what the base sees",
                       path=figures / "feature_maps.png")
