@@ -8,6 +8,7 @@ imports and works without keras-cv installed.
 from __future__ import annotations
 
 import importlib
+import json
 
 import keras
 
@@ -115,8 +116,11 @@ class KerasCVLayer(AugmentationLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"layer": keras.saving.serialize_keras_object(self.layer),
-                       "arguments": None})
+        # Through JSON and back, as a saved file holds it: keras-cv keeps tuples (its
+        # value_range, the built input shape) that would come back as lists, and a
+        # config must equal its own round trip.
+        layer = json.loads(json.dumps(keras.saving.serialize_keras_object(self.layer)))
+        config.update({"layer": layer, "arguments": None})
         return config
 
     @classmethod

@@ -170,4 +170,9 @@ def cases_for(layers) -> dict[str, tuple[str, LayerCase | None]]:
 
 
 # (backend, label) -> reason. The layer's docstring must name the backend.
-EXPECTED_FAILURES: dict[tuple[str, str], str] = {}
+EXPECTED_FAILURES: dict[tuple[str, str], str] = {
+    ("jax", "RandAugment"): (
+        "the jit_compile=True training step fails: equalize uses ops.bincount, which "
+        "jax.jit cannot trace without a static length (ConcretizationTypeError)"
+    ),
+}
