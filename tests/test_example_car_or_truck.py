@@ -161,9 +161,10 @@ def test_synthetic_fallback_says_so(tmp_path, capsys):
 
 
 def _bad_layout(tmp_path):
-    root = tmp_path / "bad"
-    (root / "train" / "Car").mkdir(parents=True)
-    (root / "valid" / "Car").mkdir(parents=True)
+    root = tmp_path / "bad"  # Car folders with an image, no Truck folders
+    for split in ("train", "valid"):
+        (root / split / "Car").mkdir(parents=True)
+        (root / split / "Car" / "0.jpg").write_bytes(b"")
     return root
 
 
@@ -171,7 +172,7 @@ def _bad_layout(tmp_path):
     ("args", "message"),
     [
         (["--data-dir", "{tmp}/missing"], "no such directory"),
-        (["--data-dir", "{bad}"], "course layout"),
+        (["--data-dir", "{bad}"], "train/Truck is missing"),
         (["--model", "transfer", "--weights", "{tmp}/nope.h5"], "no such file"),
         (["--epochs", "0"], "--epochs must be a positive integer"),
         (["--image-size", "16"], "at least 32"),
