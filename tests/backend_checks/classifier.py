@@ -120,6 +120,8 @@ def check_saved_by_others(folder, backends) -> dict:
     """In the home process: load every other backend's file and compare its predictions."""
     import keras
 
+    import keras_blocks  # noqa: F401 (registers the classes the files name)
+
     folder = pathlib.Path(folder)
     probe = np.load(folder / "probe.npy")
     differences = {}
