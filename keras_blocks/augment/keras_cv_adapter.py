@@ -40,7 +40,9 @@ class KerasCVLayer(AugmentationLayer):
     dict format; at inference (`training=False`) the wrapper is the identity.
 
     keras-cv layers compute with TensorFlow: use them with the TensorFlow backend or in
-    a `tf.data` pipeline.
+    a `tf.data` pipeline. On JAX, a model holding one cannot be compiled (`jax.jit`
+    cannot trace TensorFlow ops; Keras compiles training by default there); in a PyTorch
+    model it runs, eagerly, through TensorFlow.
 
     Args:
         layer: a keras-cv layer, or the name of a `keras_cv.layers` class
