@@ -117,6 +117,8 @@ class AugmentationLayer(keras.layers.Layer):
         # Not tracked: a generator for the TF ops inside tf.data under another backend.
         object.__setattr__(self, "_other_generators", {})
         object.__setattr__(self, "backend", backend_utils.DynamicBackend())
+        # tf.data hands TF tensors to a layer of another backend: allow them (as DataLayer).
+        self._allow_non_tensor_positional_args = True
         self.supports_jit = True
 
     # ---------------------------------------------------------------- calling

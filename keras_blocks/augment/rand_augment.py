@@ -50,7 +50,13 @@ def _equalize(b, x):
     values = b.cast(b.numpy.clip(b.numpy.floor(x), 0.0, 255.0), "int32")
     offsets = b.numpy.arange(channels, dtype="int32") * 256
     flat = b.numpy.reshape(values + offsets, (n, -1))
-    hist = b.cast(b.numpy.bincount(flat, minlength=256 * channels), "float32")
+    if b.name == "jax":  # jnp.bincount has a data-dependent shape: not jittable
+        ids = flat + b.numpy.arange(n, dtype="int32")[:, None] * (256 * channels)
+        hist = b.core.scatter(b.numpy.reshape(ids, (-1, 1)),
+                              b.numpy.ones((n * flat.shape[1],), "float32"),
+                              (n * 256 * channels,))
+    else:
+        hist = b.cast(b.numpy.bincount(flat, minlength=256 * channels), "float32")
     hist = b.numpy.reshape(hist, (n, channels, 256))
     total = b.numpy.sum(hist, axis=-1, keepdims=True)
     top = b.numpy.max(b.numpy.reshape(values, (n, -1, channels)), axis=1, initial=0)
