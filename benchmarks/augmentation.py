@@ -30,11 +30,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import keras_blocks.augment as kba  # noqa: E402
+import keras_blocks.augment as kba
 
 SIZE, BATCH = 128, 64
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared/data/cifar10-car-truck"
