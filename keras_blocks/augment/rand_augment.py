@@ -137,11 +137,9 @@ class RandAugment(AugmentationLayer):
     runs on the whole batch and each image keeps its own op's result (same values,
     more work).
 
-    JAX: inside a model trained with `jit_compile=True` (Keras's default on JAX) the
-    layer fails to trace, because `equalize` counts its histogram with `bincount`,
-    which JAX can only compile with a static output length. Apply it in the `tf.data`
-    pipeline (`make_pipeline(..., augment=RandAugment(...))`), or compile with
-    `jit_compile=False`, until that op is rewritten.
+    JAX: `equalize` counts its histogram with a scatter of static size there (JAX cannot
+    compile `bincount`'s data-dependent length), so the layer also trains inside a model
+    compiled with `jit_compile=True`.
 
     Args:
         num_ops: ops per image (int >= 1), default 2.

@@ -175,8 +175,4 @@ EXPECTED_FAILURES: dict[tuple[str, str], str] = {
         "keras-cv computes with TensorFlow ops, which jax.jit cannot trace: the "
         "jit_compile=True training step fails"
     ),
-    ("jax", "RandAugment"): (
-        "the jit_compile=True training step fails: equalize uses ops.bincount, which "
-        "jax.jit cannot trace without a static length (ConcretizationTypeError)"
-    ),
 }
