@@ -26,6 +26,7 @@ def main():
                        path=IMAGES / "augment-course-grid.png",
                        title='Pipeline.from_preset("course"): 16 draws, one batch')
     plt.close("all")
+    _shrink(IMAGES / "augment-course-grid.png")
 
     names = ("rotation", "translation", "width", "shear")
 
@@ -47,6 +48,16 @@ def main():
         ax.axis("off")
     figure.tight_layout()
     figure.savefig(IMAGES / "augment-fused-vs-sequential.png", dpi=100)
+
+
+def _shrink(path):
+    """Re-saves a PNG at most 600 px wide with a 256-colour palette (docs figures stay
+    under 200 KB)."""
+    image = Image.open(path).convert("RGB")
+    if image.width > 600:
+        image = image.resize((600, round(image.height * 600 / image.width)), Image.LANCZOS)
+    image = image.quantize(256, method=Image.Quantize.MEDIANCUT)
+    image.save(path, optimize=True)
 
 
 if __name__ == "__main__":
