@@ -241,7 +241,7 @@ def test_a_file_that_is_not_weights(tmp_path):
         ({"input_shape": (32, 32, 0)}, "`input_shape`"),
         ({"input_shape": (32, 32, 1), "weights": "x.h5"}, None),
         ({"trainable": "yes"}, "`trainable` must be True or False"),
-        ({"weights": 3}, "`weights` must be 'imagenet', None or the path"),
+        ({"weights": 3}, "`weights` must be None, 'imagenet' or the path"),
     ],
 )
 def test_bad_arguments(kwargs, message, weights_dir):

@@ -31,7 +31,8 @@ def resolve_weights(owner: str, weights, download=None) -> str | None:
     Args:
         owner: the builder's name, for error messages.
         weights: `None`, `"imagenet"` (calls `download()`), or a path to a local file.
-        download: zero-argument callable returning the downloaded file's path.
+        download: zero-argument callable returning the downloaded file's path; `None`
+            returns `"imagenet"` unchanged (for builders that download themselves).
 
     Raises:
         FileNotFoundError: a path that does not exist (the message names it).
@@ -40,7 +41,7 @@ def resolve_weights(owner: str, weights, download=None) -> str | None:
     if weights is None:
         return None
     if isinstance(weights, str) and weights == "imagenet":
-        return download()
+        return weights if download is None else download()
     if not isinstance(weights, str | os.PathLike):
         raise ValueError(
             f"{owner}: `weights` must be None, 'imagenet' or the path of a weights file; "

@@ -9,13 +9,13 @@ feature map comes out; the network's own `preprocess_input` is an
 from __future__ import annotations
 
 import numbers
-import os
 import warnings
 from collections.abc import Callable, Sequence
 
 import keras
 
 from keras_blocks import registry
+from keras_blocks.models._pretrained import resolve_weights
 from keras_blocks.models.preprocessing import MODES, ImagePreprocessing
 
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
@@ -190,20 +190,8 @@ def _check_trainable(name, trainable):
 
 
 def _resolve_weights(name, weights):
-    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
-        return weights
-    if not isinstance(weights, str | os.PathLike):
-        raise ValueError(
-            f"pretrained_base({name!r}): `weights` must be 'imagenet', None or the path of "
-            f"a weights file; got {weights!r}."
-        )
-    path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"pretrained_base({name!r}): weights file {path!r} does not exist "
-            "(`weights` must be 'imagenet', None or the path of an existing file)."
-        )
-    return path
+    """`None`, `"imagenet"` (keras.applications downloads it) or an existing file's path."""
+    return resolve_weights(f"pretrained_base({name!r})", weights)
 
 
 def _check_input_shape(spec, input_shape, weights):
