@@ -1,6 +1,7 @@
 """make_pipeline: exactly once, new order every epoch, bad files named, bad input refused."""
 
 import io
+import json
 import os
 import pathlib
 import tempfile
@@ -497,15 +498,22 @@ def test_small_uniform_images_are_cached_at_source_size(tmp_path, interpolation,
         "value_range": (0, 255),
         "batch_size": 4,
     }
-    cached = make_pipeline(str(tmp_path / "d"), **kwargs)
+    cached = make_pipeline(str(tmp_path / "d"), cache_at="source", **kwargs)
     assert cached.cache_bytes == 6 * 5 * 7 * 3  # the source size, not the output size
     if interpolation == "nearest":
-        other = make_pipeline(str(tmp_path / "d"), **{**kwargs, "image_size": (9, 8)})
+        other = make_pipeline(
+            str(tmp_path / "d"), cache_at="source", **{**kwargs, "image_size": (9, 8)}
+        )
         assert other.cache_bytes == 6 * 9 * 8 * 3
+    assert make_pipeline(str(tmp_path / "d"), **kwargs).cache_bytes == cached.cache_bytes
+    target = make_pipeline(str(tmp_path / "d"), cache_at="target", **kwargs)
+    assert target.cache_bytes == 6 * size[0] * size[1] * 3
     streamed = make_pipeline(str(tmp_path / "d"), cache=False, **kwargs)
-    a, b = _epoch(cached)[0], _epoch(streamed)[0]
-    assert a.shape == b.shape == (6, *size, 3)
-    # The stream rounds each resized image to uint8; the source-size cache does not.
+    a, b, c = _epoch(cached)[0], _epoch(streamed)[0], _epoch(target)[0]
+    assert a.shape == b.shape == c.shape == (6, *size, 3)
+    # The stream and the target cache round each resized image to uint8; the
+    # source-size cache resizes every batch and does not round.
+    np.testing.assert_array_equal(c, b)
     np.testing.assert_allclose(a, b, atol=0 if interpolation == "nearest" else 0.5 + 1e-3)
 
 
@@ -521,6 +529,7 @@ def test_small_uniform_images_are_cached_at_source_size(tmp_path, interpolation,
         ({"label_mode": "sparse"}, "`label_mode` must be one of"),
         ({"interpolation": "cubic"}, "`interpolation` must be one of"),
         ({"on_error": "ignore"}, "`on_error` must be one of"),
+        ({"cache_at": "disk"}, "`cache_at` must be one of"),
         ({"cache": 3}, "`cache` must be True"),
         ({"augment": "flip"}, "`augment` must be a Keras layer"),
         ({"value_range": (1, 0)}, "`value_range`"),
@@ -595,3 +604,20 @@ def test_real_data_train_and_valid(data_dir):
     assert not np.array_equal(first[1], second[1])  # reshuffled
     x, y = _epoch(valid)
     assert x.shape == (2000, 32, 32, 3) and y[:1000].sum() == 0 and y[1000:].sum() == 1000
+
+
+def test_several_workers_need_a_shared_seed(tmp_path, monkeypatch):
+    """DATA sharding across workers is only exact when every worker shuffles alike."""
+    _make_tree(tmp_path / "d", [3, 3], np.random.default_rng(0))
+    cluster = {"cluster": {"worker": ["localhost:1", "localhost:2"]},
+               "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    with pytest.raises(ValueError, match=r"TF_CONFIG lists 2 workers.*`seed`"):
+        make_pipeline(str(tmp_path / "d"), image_size=2)
+    # A seed, no shuffle, or an input_context (each worker reads its own files) is fine.
+    make_pipeline(str(tmp_path / "d"), image_size=2, seed=3)
+    make_pipeline(str(tmp_path / "d"), image_size=2, shuffle=False)
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0)
+    make_pipeline(str(tmp_path / "d"), image_size=2, input_context=context)
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}}')
+    make_pipeline(str(tmp_path / "d"), image_size=2)  # one worker: nothing to agree on

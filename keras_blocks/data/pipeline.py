@@ -34,9 +34,21 @@ AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
 OWNER = sources.OWNER
 LABEL_MODES = ("binary", "int", "categorical")
 SUBSETS = ("training", "validation", "both")
+CACHE_AT = ("target", "source")
 ON_ERROR = ("raise", "skip")
 CACHE_VERSION = 1
 _BUILD_BATCH = 256
+
+
+def _plain(fn):
+    """`fn` for a tf.data map, traced as written: no AutoGraph conversion.
+
+    Our map functions have no data-dependent Python control flow, and AutoGraph's
+    source-to-source conversion of them (and everything they call) used to cost about
+    four seconds per `make_pipeline` call. A user's `augment` runs in its own map,
+    which tf.data converts as usual.
+    """
+    return tf.autograph.experimental.do_not_convert(fn)
 
 
 class _Hooks:
@@ -54,6 +66,7 @@ def make_pipeline(
     shuffle: bool = True,
     seed: int | None = None,
     cache=True,
+    cache_at: str = "source",
     augment=None,
     label_mode: str = "binary",
     validation_split: float | None = None,
@@ -117,11 +130,22 @@ def make_pipeline(
         batch_size: images per batch (the global batch under a distribution strategy).
         shuffle: shuffle every epoch, with a new order each epoch.
         seed: seed of the shuffle (`None`: a different order every run). The
-            `validation_split` split does not depend on it.
+            `validation_split` split does not depend on it. Required for a shuffled
+            pipeline when `TF_CONFIG` lists several workers (unless `input_context`
+            is given), so that every worker draws the same order.
         cache: `True` or `"memory"` keeps the decoded `uint8` images in memory; a file
             path also writes them to that file (atomically, when the decode pass is
             complete, so an interrupted run never leaves a half-written cache) and later
             runs load it instead of decoding; `False` decodes the files every epoch.
+        cache_at: the size the cache keeps file images at. `"source"` (default):
+            when every image has the same size and it is smaller than `image_size`
+            (the course's 32x32 photos shown at 128x128), the images' own size, and
+            each batch is resized after the gather every epoch: `(128 / 32)**2 = 16`
+            times less memory and the fastest first epoch; otherwise `image_size`.
+            `"target"`: always `image_size`, so later epochs only gather and convert,
+            which pays off when TensorFlow's arena allocator is on
+            (`TF_CPU_ALLOCATOR_USE_BFC=true`; see the input-pipelines guide). Arrays
+            and datasets are always cached at `image_size`.
         augment: a Keras layer (any `keras_blocks.augment` or `keras.layers` random
             augmentation) or a callable, applied to each float32 batch with pixels in
             `[0, 255]`, after the cache, in training mode.
@@ -168,7 +192,9 @@ def make_pipeline(
         ValueError: a path that does not exist, an empty directory, fewer than two
             classes for `"binary"`/`"categorical"`, class names that differ from the
             directory's, a non-positive `image_size` or `batch_size`,
-            `validation_split` without `subset`, or (with `on_error="raise"`) a file
+            `validation_split` without `subset`, `shuffle=True` with `seed=None` when
+            `TF_CONFIG` lists several workers and no `input_context` is given (the
+            workers would shuffle differently), or (with `on_error="raise"`) a file
             that cannot be decoded.
 
     Example:
@@ -189,6 +215,7 @@ def make_pipeline(
     check.one_of(OWNER, "label_mode", label_mode, LABEL_MODES)
     check.one_of(OWNER, "interpolation", interpolation, sources.INTERPOLATIONS)
     check.one_of(OWNER, "on_error", on_error, ON_ERROR)
+    check.one_of(OWNER, "cache_at", cache_at, CACHE_AT)
     value_range = check.value_range(OWNER, "value_range", value_range)
     if num_parallel_calls != AUTOTUNE:
         num_parallel_calls = check.positive_int(
@@ -209,6 +236,7 @@ def make_pipeline(
     else:
         interleave = check.positive_int(OWNER, "interleave", interleave)
     cache_path = _check_cache(cache)
+    _check_multi_worker_seed(shuffle, seed, input_context)
     if validation_split is not None:
         validation_split = check.fraction(OWNER, "validation_split", validation_split)
         if validation_split == 0.0:
@@ -239,6 +267,7 @@ def make_pipeline(
         "drop_remainder": drop_remainder,
         "interpolation": interpolation,
         "crop_to_aspect_ratio": bool(crop_to_aspect_ratio),
+        "cache_at": cache_at,
         "on_error": on_error,
         "value_range": value_range,
         "input_context": input_context,
@@ -324,6 +353,31 @@ def _check_cache(cache):
     )
 
 
+def _cluster_workers() -> int:
+    """Workers (chief included) that `TF_CONFIG` lists; 0 when it is unset or unreadable."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+        return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    except (ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _check_multi_worker_seed(shuffle, seed, input_context):
+    """Several workers sharding one shuffled order must all draw the same order."""
+    if not shuffle or seed is not None or input_context is not None:
+        return
+    workers = _cluster_workers()
+    if workers > 1:
+        raise ValueError(
+            f"{OWNER}: TF_CONFIG lists {workers} workers and `shuffle=True` with "
+            "`seed=None`: each worker would shuffle differently and keep every "
+            f"{workers}-th batch of its own order, so some images would be seen twice in "
+            "an epoch and others never. Pass the same `seed` on every worker, or pass "
+            "`input_context` from `strategy.distribute_datasets_from_function` (each "
+            "worker then reads its own files)."
+        )
+
+
 def _check_classes(names, labels, label_mode):
     if label_mode in ("binary", "categorical") and len(names) < 2:
         raise ValueError(
@@ -391,18 +445,18 @@ def _read_and_decode(paths_t, order, settings, interleave, deterministic, resize
         # `interleave` blocks of files at once; decoding stays a parallel map.
         def read_block(indices):
             block = tf.data.Dataset.from_tensor_slices(indices)
-            return block.map(lambda i: (i, sources.read_file(tf.gather(paths_t, i))))
+            return block.map(_plain(lambda i: (i, sources.read_file(tf.gather(paths_t, i)))))
 
         reads = order.batch(16).interleave(
-            read_block,
+            _plain(read_block),
             cycle_length=interleave,
             block_length=1,
             num_parallel_calls=AUTOTUNE,
             deterministic=deterministic,
         )
-        return reads.map(decode, num_parallel_calls=npc, deterministic=deterministic)
+        return reads.map(_plain(decode), num_parallel_calls=npc, deterministic=deterministic)
     return order.map(
-        lambda i: decode(i, sources.read_file(tf.gather(paths_t, i))),
+        _plain(lambda i: decode(i, sources.read_file(tf.gather(paths_t, i)))),
         num_parallel_calls=npc,
         deterministic=deterministic,
     )
@@ -417,12 +471,9 @@ def _error_reason(error) -> str:
 def _decode_pass(files, settings, keep_pixels):
     """Decodes every file once: `(pixels or None, ok indices, [(path, reason)])`.
 
-    Images are decoded at their own size and grouped by size. When every image has the
-    same size and it is smaller than `image_size` (upscaling, as with the course's
-    32x32 photos resized to 128x128), the cache keeps them at that source size: it
-    is smaller, and each batch is resized after the gather (for `"nearest"`, only
-    whole-number factors, where that resize is a cheap broadcast). Otherwise each group is
-    resized to `image_size` in whole batches and the cache holds that.
+    Images are decoded at their own size in a parallel map and grouped by size; then
+    `_assemble_cache` resizes each group in whole batches. `keep_pixels=False` only
+    checks the files.
     """
     n = len(files.paths)
     paths_t = tf.constant(files.paths)
@@ -430,13 +481,15 @@ def _decode_pass(files, settings, keep_pixels):
         paths_t, tf.data.Dataset.range(n), settings, settings["interleave"], False, False
     )
     if not keep_pixels:
-        pass_ds = pass_ds.map(lambda i, image: (i, tf.zeros([1, 1, 3], tf.uint8)))
+        pass_ds = pass_ds.map(_plain(lambda i, image: (i, tf.zeros([1, 1, 3], tf.uint8))))
     # A file that fails to read or decode is dropped here and found below by its index.
     pass_ds = pass_ds.ignore_errors()
     pass_ds = pass_ds.group_by_window(
-        key_func=lambda i, image: tf.cast(tf.shape(image)[0], tf.int64) * 2**31
-        + tf.cast(tf.shape(image)[1], tf.int64),
-        reduce_func=lambda key, group: group.batch(_BUILD_BATCH),
+        key_func=_plain(
+            lambda i, image: tf.cast(tf.shape(image)[0], tf.int64) * 2**31
+            + tf.cast(tf.shape(image)[1], tf.int64)
+        ),
+        reduce_func=_plain(lambda key, group: group.batch(_BUILD_BATCH)),
         window_size=_BUILD_BATCH,
     ).prefetch(2)
     groups: dict[tuple[int, int], list] = {}
@@ -465,12 +518,29 @@ def _decode_pass(files, settings, keep_pixels):
     return _assemble_cache(groups, keep, n, settings), keep, skipped
 
 
+def _resize_group(images, settings):
+    """A batch of same-size `uint8` images, (center-cropped and) resized to the cache's."""
+    image_size = settings["image_size"]
+    if settings["crop_to_aspect_ratio"]:
+        shape = tf.shape(images)
+        top, left, crop_h, crop_w = sources.crop_box(shape[1], shape[2], image_size)
+        images = images[:, top : top + crop_h, left : left + crop_w]
+    return sources.resize_uint8_batch(images, image_size, settings["interpolation"])
+
+
 def _assemble_cache(groups, keep, n, settings):
-    """One uint8 array, in file order, at the source size (if uniform and smaller)."""
+    """One uint8 array, in file order, at `image_size`.
+
+    With `cache_at="source"`, when every image has the same size and it is smaller
+    than `image_size` (upscaling, as with the course's 32x32 photos resized to
+    128x128), the cache keeps them at that source size instead: it is smaller, and
+    each batch is resized after the gather every epoch (for `"nearest"`, only
+    whole-number factors, where that resize is a broadcast).
+    """
     height, width = settings["image_size"]
     position = np.full(n, -1, np.int64)
     position[keep] = np.arange(keep.size)
-    if len(groups) == 1:
+    if len(groups) == 1 and settings["cache_at"] == "source":
         (h, w), = groups
         if settings["crop_to_aspect_ratio"]:
             _, _, h, w = sources.crop_box(h, w, (height, width))
@@ -484,14 +554,10 @@ def _assemble_cache(groups, keep, n, settings):
                 pixels[position[indices]] = images
             return pixels
     pixels = np.empty((keep.size, height, width, 3), np.uint8)
-    for (h, w), chunks in groups.items():
+    for chunks in groups.values():
         for indices, images in chunks:
-            if settings["crop_to_aspect_ratio"]:
-                top, left, crop_h, crop_w = sources.crop_box(h, w, (height, width))
-                images = images[:, top : top + crop_h, left : left + crop_w]
-            pixels[position[indices]] = sources.resize_uint8_batch(
-                tf.convert_to_tensor(images), (height, width), settings["interpolation"]
-            ).numpy()
+            resized = _resize_group(tf.convert_to_tensor(images), settings)
+            pixels[position[indices]] = resized.numpy()
     return pixels
 
 
@@ -525,6 +591,7 @@ def _fingerprint(files, settings) -> str:
         "image_size": list(settings["image_size"]),
         "interpolation": settings["interpolation"],
         "crop_to_aspect_ratio": settings["crop_to_aspect_ratio"],
+        "cache_at": settings["cache_at"],
     }
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
@@ -651,12 +718,9 @@ def _gather_pipeline(pixels, labels, class_names, do_shuffle, do_augment, settin
     order, batch_size = _shard_and_batch(tf.data.Dataset.range(n), do_shuffle, settings, n)
     source_size = tuple(pixels.shape[1:3])
     source_size = None if source_size == tuple(settings["image_size"]) else source_size
-    transform = _batch_transform(class_names, do_augment, settings, source_size)
     ds = order.batch(batch_size, drop_remainder=settings["drop_remainder"])
-    ds = ds.map(
-        lambda i: transform(tf.gather(images_t, i), tf.gather(labels_t, i)),
-        num_parallel_calls=settings["num_parallel_calls"],
-        deterministic=settings["deterministic"],
+    ds = _map_batches(
+        ds, class_names, do_augment, settings, source_size, gather=(images_t, labels_t)
     )
     return _finish(ds, settings)
 
@@ -669,14 +733,9 @@ def _stream_pipeline(files, do_shuffle, do_augment, settings):
     ds = _read_and_decode(
         paths_t, order, settings, settings["interleave"], settings["deterministic"]
     )
-    ds = ds.map(lambda i, image: (image, tf.gather(labels_t, i)))
+    ds = ds.map(_plain(lambda i, image: (image, tf.gather(labels_t, i))))
     ds = ds.batch(batch_size, drop_remainder=settings["drop_remainder"])
-    transform = _batch_transform(files.class_names, do_augment, settings)
-    ds = ds.map(
-        transform,
-        num_parallel_calls=settings["num_parallel_calls"],
-        deterministic=settings["deterministic"],
-    )
+    ds = _map_batches(ds, files.class_names, do_augment, settings)
     return _finish(ds, settings)
 
 
@@ -687,16 +746,57 @@ def _dequantize(images, value_range):
     )
 
 
-def _batch_transform(class_names, augment, settings, source_size=None):
-    """Per batch: (resize from a source-size cache), augment, float32 in `value_range`.
+def _map_batches(ds, class_names, augment, settings, source_size=None, gather=None):
+    """Per batch: (gather from the cache), resize, float32, labels; then `augment`.
 
-    Every resize method is linear, so without augmentation the small source batch is
-    scaled to `value_range` first and the (large) resized batch is the output directly.
+    `gather=(images, labels)` maps batches of indices into those tensors. The user's
+    `augment` gets its own map, converted by AutoGraph as any `Dataset.map` function
+    is; ours are traced plainly (`_plain`).
     """
-    low, high = settings["value_range"]
+    prepare = _batch_transform(class_names, augment is not None, settings, source_size)
+    if gather is not None:
+        images_t, labels_t = gather
+
+        def fn(i):
+            return prepare(tf.gather(images_t, i), tf.gather(labels_t, i))
+    else:
+        fn = prepare
+    parallel = {
+        "num_parallel_calls": settings["num_parallel_calls"],
+        "deterministic": settings["deterministic"],
+    }
+    ds = ds.map(_plain(fn), **parallel)
+    if augment is not None:
+        ds = ds.map(_augment_step(augment, settings["value_range"]), **parallel)
+    return ds
+
+
+def _augment_step(augment, value_range):
+    """`augment` on a float32 batch in [0, 255], then float32 in `value_range`."""
+    low, high = value_range
+    is_layer = isinstance(augment, keras.layers.Layer)
+
+    def step(images, labels):
+        images = augment(images, training=True) if is_layer else augment(images)
+        images = tf.cast(images, tf.float32)
+        if (low, high) != (0.0, 255.0):
+            images = images * ((high - low) / 255.0) + low
+        return images, labels
+
+    return step
+
+
+def _batch_transform(class_names, augmenting, settings, source_size=None):
+    """Per batch: (resize from a source-size cache), float32, labels.
+
+    The images come out in `value_range`, or in [0, 255] when `augmenting` (the
+    augmentation step then maps them to `value_range`). Every resize method is linear,
+    so the small source batch is scaled first and the (large) resized batch is the
+    output directly.
+    """
+    low, high = (0.0, 255.0) if augmenting else settings["value_range"]
     label_mode = settings["label_mode"]
     num_classes = len(class_names)
-    is_layer = isinstance(augment, keras.layers.Layer)
     image_size = settings["image_size"]
     crop = None
     if source_size is not None and settings["crop_to_aspect_ratio"]:
@@ -712,19 +812,13 @@ def _batch_transform(class_names, augment, settings, source_size=None):
             if nearest:  # repeat the uint8 pixels, then convert the big batch once
                 images = sources.resize_batch(images, image_size, "nearest")
             else:  # convert the small batch, then the resize writes the float output
-                images = _dequantize(images, (low, high) if augment is None else (0, 255))
+                images = _dequantize(images, (low, high))
                 images = sources.resize_batch(images, image_size, settings["interpolation"])
                 if settings["interpolation"] not in ("bilinear", "area"):
                     # Kernels with negative lobes overshoot; the uint8 path clips too.
-                    lo, hi = (low, high) if augment is None else (0.0, 255.0)
-                    images = tf.clip_by_value(images, lo, hi)
+                    images = tf.clip_by_value(images, low, high)
         if images.dtype == tf.uint8:
-            images = _dequantize(images, (low, high) if augment is None else (0.0, 255.0))
-        if augment is not None:
-            images = augment(images, training=True) if is_layer else augment(images)
-            images = tf.cast(images, tf.float32)
-            if (low, high) != (0.0, 255.0):
-                images = images * ((high - low) / 255.0) + low
+            images = _dequantize(images, (low, high))
         if label_mode == "binary":
             labels = tf.cast(labels, tf.float32)[:, None]
         elif label_mode == "categorical":
@@ -817,7 +911,7 @@ def _from_dataset(source, class_names, cache, cache_path, shuffle, augment, sett
         )
         return image, tf.cast(label, tf.int32)
 
-    resized = source.map(to_uint8, num_parallel_calls=settings["num_parallel_calls"])
+    resized = source.map(_plain(to_uint8), num_parallel_calls=settings["num_parallel_calls"])
     if cache is False:
         if class_names is None:
             raise ValueError(
@@ -830,10 +924,7 @@ def _from_dataset(source, class_names, cache, cache_path, shuffle, augment, sett
         if shuffle:
             ds = ds.shuffle(10_000, seed=settings["seed"], reshuffle_each_iteration=True)
         ds = ds.batch(settings["batch_size"], drop_remainder=settings["drop_remainder"])
-        ds = ds.map(
-            _batch_transform(names, augment, settings),
-            num_parallel_calls=settings["num_parallel_calls"],
-        )
+        ds = _map_batches(ds, names, augment, settings)
         return _annotate(_finish(ds, settings), names, None, [], 0, None)
     if cache_path is not None:
         raise ValueError(
