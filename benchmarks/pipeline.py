@@ -12,11 +12,22 @@ Recipes:
   `prefetch` (the course's code; caches float32 batches, replays the same order).
 - elementwise: parallel map decoding to uint8, `cache()` of the elements,
   `shuffle(reshuffle_each_iteration=True)`, batch, map to float32, prefetch.
-- make_pipeline: `keras_blocks.make_pipeline` (its build pass counts in the first epoch).
+- make_pipeline: `keras_blocks.make_pipeline` (its build pass counts in the first epoch),
+  with its defaults: the 32x32 photos cached at their own size (`cache_at="source"`) and
+  upscaled per batch every epoch.
+- make_pipeline_target: the same with `cache_at="target"`: cached at the output size
+  (16x the memory at 128x128), so later epochs only gather and convert.
 - float32_floor: no data at all, a parallel map that only fills float32 batches of the
   same shape: the most any pipeline that hands out float32 batches can reach here.
 
+TensorFlow's default CPU allocator hands large buffers back to the operating system
+when they are freed, so every new float32 batch pays page faults (here about half the
+float32 floor's CPU time is the kernel's). `--allocator bfc` runs every recipe with
+`TF_CPU_ALLOCATOR_USE_BFC=true` (TensorFlow's arena allocator, which keeps and reuses
+them); the table says which allocator it used.
+
     python benchmarks/pipeline.py --data ../shared/data/cifar10-car-truck/train
+    python benchmarks/pipeline.py --allocator bfc
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import subprocess
 import sys
 import time
 
-RECIPES = ("course", "elementwise", "make_pipeline", "float32_floor")
+RECIPES = ("course", "elementwise", "make_pipeline", "make_pipeline_target", "float32_floor")
 
 
 def _rss_bytes() -> int:
@@ -91,8 +102,11 @@ def _worker(recipe: str, data: str, size: int, batch: int, epochs: int, interpol
             lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=autotune
         ).prefetch(autotune)
         cache_bytes = len(files) * size * size * 3
-    elif recipe == "make_pipeline":
-        ds = make_pipeline(data, image_size=size, batch_size=batch, interpolation=interpolation)
+    elif recipe in ("make_pipeline", "make_pipeline_target"):
+        cache_at = "target" if recipe == "make_pipeline_target" else "source"
+        ds = make_pipeline(
+            data, image_size=size, batch_size=batch, interpolation=interpolation, cache_at=cache_at
+        )
         cache_bytes = ds.cache_bytes
     else:
         n = len(list(pathlib.Path(data).glob("*/*")))
@@ -147,6 +161,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--interpolation", default="nearest", help="the course uses nearest")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    parser.add_argument(
+        "--allocator",
+        choices=("default", "bfc"),
+        default="default",
+        help="TensorFlow's CPU allocator for every recipe (bfc: TF_CPU_ALLOCATOR_USE_BFC=true)",
+    )
     parser.add_argument("--worker", choices=RECIPES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -170,8 +190,10 @@ def main(argv=None):
                 "--epochs", str(args.epochs),
                 "--interpolation", args.interpolation,
             ]  # fmt: skip
+            env = dict(os.environ)
+            env["TF_CPU_ALLOCATOR_USE_BFC"] = "true" if args.allocator == "bfc" else "false"
             out = subprocess.run(
-                command, capture_output=True, text=True, check=True, cwd=repo
+                command, capture_output=True, text=True, check=True, cwd=repo, env=env
             ).stdout
             row = json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
             results[recipe].append(row)
@@ -189,46 +211,54 @@ def main(argv=None):
         f"\n{args.data}: {results[args.recipes[0]][0]['images']} images, "
         f"{args.size}x{args.size}, batch {args.batch}, interpolation {args.interpolation}, "
         f"{args.epochs} epochs per run, medians of {args.repeats} interleaved runs, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+        f"{args.allocator} CPU allocator"
     )
     header = (
-        f"{'recipe':<14}{'first epoch':>13}{'later epochs':>14}{'reshuffled':>12}"
+        f"{'recipe':<21}{'first epoch':>13}{'later epochs':>14}{'reshuffled':>12}"
         f"{'CPU us/img later':>18}{'cache MiB':>11}{'peak RSS MiB':>14}"
     )
     print(header + "\n" + "-" * len(header))
     for recipe in args.recipes:
         print(
-            f"{recipe:<14}{med(recipe, 'first'):>9,.0f} i/s{med(recipe, 'later'):>10,.0f} i/s"
+            f"{recipe:<21}{med(recipe, 'first'):>9,.0f} i/s{med(recipe, 'later'):>10,.0f} i/s"
             f"{'yes' if results[recipe][0]['reshuffled'] else 'no':>12}"
             f"{med(recipe, 'later_cpu_us'):>18,.0f}"
             f"{med(recipe, 'cache_bytes') / 2**20:>11,.0f}"
             f"{med(recipe, 'peak_rss_bytes') / 2**20:>14,.0f}"
         )
-    if "make_pipeline" in results:
-        ours = "make_pipeline"
-        print()
+    for ours in ("make_pipeline", "make_pipeline_target"):
+        if ours not in results:
+            continue
+        print(f"\n{ours}:")
         if "course" in results:
             print(
-                f"first epoch vs course recipe:       "
+                f"  first epoch vs course recipe:        "
                 f"{med(ours, 'first') / med('course', 'first'):5.2f}x (goal >= 2)"
             )
             print(
-                f"cache memory vs course recipe:      "
+                f"  cache memory vs course recipe:       "
                 f"{med(ours, 'cache_bytes') / med('course', 'cache_bytes'):5.2f}x (goal <= 0.3)"
             )
         if "elementwise" in results:
             print(
-                f"later epochs vs element-wise recipe: "
+                f"  later epochs vs element-wise recipe: "
                 f"{med(ours, 'later') / med('elementwise', 'later'):5.2f}x (goal >= 3)"
             )
             print(
-                f"later epochs vs element-wise, CPU time per image: "
+                f"  later epochs vs element-wise, CPU time per image: "
                 f"{med('elementwise', 'later_cpu_us') / med(ours, 'later_cpu_us'):5.2f}x"
             )
             print(
-                f"first epoch vs element-wise recipe:  "
+                f"  first epoch vs element-wise recipe:  "
                 f"{med(ours, 'first') / med('elementwise', 'first'):5.2f}x"
             )
+    if "float32_floor" in results and "elementwise" in results:
+        print(
+            "\nelement-wise recipe's later epochs vs the float32 floor: "
+            f"{med('elementwise', 'later') / med('float32_floor', 'later'):5.2f}x (no pipeline "
+            "that outputs float32 can pass the floor)"
+        )
 
 
 if __name__ == "__main__":
