@@ -21,7 +21,7 @@ Recipes:
   same shape: the most any pipeline that hands out float32 batches can reach here.
 
 TensorFlow's default CPU allocator hands large buffers back to the operating system
-when they are freed, so every new float32 batch pays page faults (here about half the
+when they are freed, so every new float32 batch pays page faults (here about 60% of the
 float32 floor's CPU time is the kernel's). `--allocator bfc` runs every recipe with
 `TF_CPU_ALLOCATOR_USE_BFC=true` (TensorFlow's arena allocator, which keeps and reuses
 them); the table says which allocator it used.
