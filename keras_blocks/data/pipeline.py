@@ -518,16 +518,6 @@ def _decode_pass(files, settings, keep_pixels):
     return _assemble_cache(groups, keep, n, settings), keep, skipped
 
 
-def _resize_group(images, settings):
-    """A batch of same-size `uint8` images, (center-cropped and) resized to the cache's."""
-    image_size = settings["image_size"]
-    if settings["crop_to_aspect_ratio"]:
-        shape = tf.shape(images)
-        top, left, crop_h, crop_w = sources.crop_box(shape[1], shape[2], image_size)
-        images = images[:, top : top + crop_h, left : left + crop_w]
-    return sources.resize_uint8_batch(images, image_size, settings["interpolation"])
-
-
 def _assemble_cache(groups, keep, n, settings):
     """One uint8 array, in file order, at `image_size`.
 
@@ -556,8 +546,12 @@ def _assemble_cache(groups, keep, n, settings):
     pixels = np.empty((keep.size, height, width, 3), np.uint8)
     for chunks in groups.values():
         for indices, images in chunks:
-            resized = _resize_group(tf.convert_to_tensor(images), settings)
-            pixels[position[indices]] = resized.numpy()
+            pixels[position[indices]] = sources.resize_uint8_batch(
+                tf.convert_to_tensor(images),
+                (height, width),
+                settings["interpolation"],
+                settings["crop_to_aspect_ratio"],
+            ).numpy()
     return pixels
 
 
@@ -874,16 +868,9 @@ def _resize_arrays(images, settings):
             out[start : start + len(chunk)] = np.clip(np.round(chunk), 0, 255)
             continue
         chunk = _to_three_channels(tf.convert_to_tensor(chunk))
-        if settings["crop_to_aspect_ratio"]:
-            resized = tf.map_fn(
-                lambda image: sources.resize_uint8(
-                    image, (height, width), settings["interpolation"], True
-                ),
-                chunk,
-                fn_output_signature=tf.uint8,
-            )
-        else:
-            resized = sources.resize_uint8_batch(chunk, (height, width), settings["interpolation"])
+        resized = sources.resize_uint8_batch(
+            chunk, (height, width), settings["interpolation"], settings["crop_to_aspect_ratio"]
+        )
         out[start : start + len(chunk)] = resized.numpy()
     return out
 

@@ -284,8 +284,16 @@ def resize_batch(images, image_size, interpolation: str):
     )
 
 
-def resize_uint8_batch(images, image_size, interpolation: str):
-    """`resize_batch`, rounded to `uint8` (what the cache stores)."""
+def resize_uint8_batch(images, image_size, interpolation: str, crop_to_aspect_ratio=False):
+    """`resize_batch`, rounded to `uint8` (what the cache stores).
+
+    With `crop_to_aspect_ratio`, the same-size images are first center-cropped to the
+    target's aspect ratio.
+    """
+    if crop_to_aspect_ratio:
+        shape = tf.shape(images)
+        top, left, crop_h, crop_w = crop_box(shape[1], shape[2], image_size)
+        images = images[:, top : top + crop_h, left : left + crop_w]
     resized = resize_batch(images, image_size, interpolation)
     if resized.dtype == tf.uint8:
         return resized
@@ -297,11 +305,7 @@ def resize_uint8(image, image_size, interpolation: str, crop_to_aspect_ratio: bo
 
     The result is `uint8` (rounded), which is what the cache stores.
     """
-    if crop_to_aspect_ratio:
-        shape = tf.shape(image)
-        top, left, crop_h, crop_w = crop_box(shape[0], shape[1], image_size)
-        image = image[top : top + crop_h, left : left + crop_w]
-    return resize_uint8_batch(image[None], image_size, interpolation)[0]
+    return resize_uint8_batch(image[None], image_size, interpolation, crop_to_aspect_ratio)[0]
 
 
 def decode_source(contents):
