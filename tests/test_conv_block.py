@@ -36,22 +36,23 @@ def test_shared_checks(kwargs, training_differs, tmp_path):
     padding=st.sampled_from(["same", "valid"]),
     pool=st.sampled_from(["max", "avg", None]),
     pool_padding=st.sampled_from(["valid", "same"]),
+    pool_at=st.sampled_from(["end", "first"]),
     norm=st.sampled_from([None, "batch", "layer", "group"]),
     separable=st.booleans(),
     height=st.integers(11, 19),
     width=st.integers(11, 19),
 )
 def test_shapes_and_config_for_drawn_configs(
-    filters, kernel, repeats, strides, padding, pool, pool_padding, norm, separable, height,
-    width,
+    filters, kernel, repeats, strides, padding, pool, pool_padding, pool_at, norm, separable,
+    height, width,
 ):
     if separable and strides == (2, 1):
         with pytest.raises(ValueError, match="equal strides"):
             ConvBlock(filters, strides=strides, separable=True)
         return
     block = ConvBlock(filters, kernel_size=kernel, repeats=repeats, strides=strides,
-                      padding=padding, pool=pool, pool_padding=pool_padding, norm=norm,
-                      separable=separable)
+                      padding=padding, pool=pool, pool_padding=pool_padding, pool_at=pool_at,
+                      norm=norm, separable=separable)
     x = np.random.rand(2, height, width, 3).astype("float32")
     try:
         block.compute_output_shape(x.shape)
@@ -104,3 +105,31 @@ def test_bad_rank_and_too_small_inputs_raise_at_build():
         ConvBlock(4)(np.zeros((2, 8, 3), "float32"))
     with pytest.raises(ValueError, match="too small"):
         ConvBlock(4, kernel_size=5, padding="valid")(np.zeros((1, 4, 4, 3), "float32"))
+
+
+def test_pool_at_first_pools_before_the_first_norm_and_activation():
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype("float32")
+    # Without normalization, ReLU commutes with max pooling: both orders agree exactly.
+    end = ConvBlock(4, activation="relu")
+    first = ConvBlock(4, activation="relu", pool_at="first")
+    end(x), first(x)
+    first.set_weights(end.get_weights())
+    np.testing.assert_allclose(np.asarray(first(x)), np.asarray(end(x)), rtol=1e-6)
+    # With repeats=2 the second convolution runs at the pooled size; the normalization
+    # sees pooled maps (its batch statistics differ from pooling last).
+    block = ConvBlock(4, repeats=2, norm="batch", pool_at="first")
+    names = [layer.name for layer in block._sequence() if layer is not None]
+    assert names == ["conv0", "pool", "norm0", "act0", "conv1", "norm1", "act1"]
+    assert tuple(block(x).shape) == (2, 4, 4, 4)
+    assert block.get_config()["pool_at"] == "first"
+
+
+def test_pool_at_first_shared_checks(tmp_path):
+    run_layer_checks(ConvBlock, {"filters": 4, "repeats": 2, "norm": "batch",
+                                 "pool_at": "first", "dropout": 0.2}, (2, 9, 11, 3), tmp_path,
+                     training_differs=True)
+
+
+def test_bad_pool_at_names_the_choices():
+    with pytest.raises(ValueError, match="`pool_at` must be one of 'end', 'first'; got 'mid'"):
+        ConvBlock(4, pool_at="mid")

@@ -9,6 +9,7 @@ from keras_blocks import registry
 from keras_blocks.blocks._base import Block, build_chain, chain_output_shape
 
 _PADDINGS = ("same", "valid")
+_POOL_AT = ("end", "first")
 
 
 @keras.saving.register_keras_serializable(package="keras_blocks")
@@ -33,6 +34,11 @@ class ConvBlock(Block):
         pool: `"max"` (default), `"avg"`, `None`, or a pooling layer.
         pool_size: int or pair, the pooling window and stride (default 2).
         pool_padding: `"valid"` (default; odd sizes round down) or `"same"`.
+        pool_at: where the pooling goes: `"end"` (default; after the last activation,
+            as the course's blocks do) or `"first"` (right after the first convolution,
+            before its normalization and activation, so every later normalization,
+            activation and convolution runs at the pooled size: the order of fast
+            CIFAR-10 recipes, about 4x less work outside the first convolution).
         dropout: dropout rate after pooling, in [0, 1).
         separable: use depthwise-separable convolutions (fewer weights).
         use_bias: convolution bias; default `None` means "only when `norm` is `None`"
@@ -68,6 +74,7 @@ class ConvBlock(Block):
         pool="max",
         pool_size=2,
         pool_padding="valid",
+        pool_at="end",
         dropout=0.0,
         separable=False,
         use_bias=None,
@@ -94,6 +101,7 @@ class ConvBlock(Block):
         self.pool = registry.deserialize_spec(pool)
         self.pool_size = check.int_tuple(owner, "pool_size", pool_size)
         self.pool_padding = check.one_of(owner, "pool_padding", pool_padding, _PADDINGS)
+        self.pool_at = check.one_of(owner, "pool_at", pool_at, _POOL_AT)
         self.dropout = check.fraction(owner, "dropout", dropout)
         if not isinstance(separable, bool):
             raise ValueError(f"ConvBlock: `separable` must be True or False; got {separable!r}.")
@@ -165,10 +173,18 @@ class ConvBlock(Block):
         )
 
     def _sequence(self):
+        """Every sublayer in call order (`None` where a step is absent)."""
         layers = []
-        for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
-            layers.extend((conv, norm, act))
-        layers.extend((self.pool_layer, self.dropout_layer))
+        for i, (conv, norm, act) in enumerate(
+            zip(self.convs, self.norms, self.activations, strict=True)
+        ):
+            layers.append(conv)
+            if i == 0 and self.pool_at == "first":
+                layers.append(self.pool_layer)
+            layers.extend((norm, act))
+        if self.pool_at == "end":
+            layers.append(self.pool_layer)
+        layers.append(self.dropout_layer)
         return layers
 
     def build(self, input_shape):
@@ -178,15 +194,10 @@ class ConvBlock(Block):
 
     def call(self, inputs, training=None):
         x = inputs
-        for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
-            x = conv(x)
-            if norm is not None:
-                x = norm(x, training=training)
-            x = act(x)
-        if self.pool_layer is not None:
-            x = self.pool_layer(x)
-        if self.dropout_layer is not None:
-            x = self.dropout_layer(x, training=training)
+        for layer in self._sequence():
+            if layer is not None:
+                # Keras hands `training` on only to layers whose call takes it.
+                x = layer(x, training=training)
         return x
 
     def compute_output_shape(self, input_shape):
@@ -206,6 +217,7 @@ class ConvBlock(Block):
                 "pool": registry.serialize_spec(self.pool),
                 "pool_size": self.pool_size,
                 "pool_padding": self.pool_padding,
+                "pool_at": self.pool_at,
                 "dropout": self.dropout,
                 "separable": self.separable,
                 "use_bias": self.use_bias,

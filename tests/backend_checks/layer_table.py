@@ -64,6 +64,11 @@ LAYER_CASES: dict[str, LayerCase] = {
         {"training_differs": True, "expected_output_shape": (2, 3),
          "mixed_output_dtype": "float32"},
     ),
+    "PatchWhitening": LayerCase(
+        {"patch_size": 2},
+        (2, 7, 9, 3),
+        {"expected_output_shape": (2, 6, 8, 24)},
+    ),
     "FireBlock": LayerCase(
         {"squeeze": 3, "expand": (4, 5), "norm": "batch"},
         (2, 7, 9, 6),
