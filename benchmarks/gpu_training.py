@@ -2,8 +2,8 @@
 
 The two models of `examples/car_or_truck.py` (the same builder functions):
 
-- `custom`: the ResNet-style convnet stacked from keras_blocks blocks, trained from
-  scratch;
+- `custom`: the convnet stacked from keras_blocks blocks (`PatchWhitening`, then
+  `ConvBlock(pool_at="first")` stages of `--widths`), trained from scratch;
 - `transfer`: MobileNetV2 base with a DenseHead (`--transfer-phase head`: base frozen,
   the first phase of transfer learning; `finetune`: the whole base trains).
 
@@ -73,7 +73,9 @@ def parse_args(argv=None):
                         help="mixed policy; auto: float16 on a GPU, bfloat16 elsewhere")
     parser.add_argument("--settings", default=",".join(SETTINGS),
                         help=f"comma-separated subset of {', '.join(SETTINGS)}")
-    parser.add_argument("--width", type=int, default=16, help="custom model's base width")
+    parser.add_argument("--widths", default="48,128,128",
+                        help="custom model's stage widths, comma-separated (default: the "
+                        "example's full preset)")
     parser.add_argument("--transfer-phase", choices=("head", "finetune"), default="head",
                         help="transfer model: frozen base (head) or all layers train")
     parser.add_argument("--weights", default=None,
@@ -91,6 +93,13 @@ def parse_args(argv=None):
     unknown = [s for s in args.settings if s not in SETTINGS]
     if unknown or not args.settings:
         parser.error(f"--settings: unknown {unknown}; choose from {', '.join(SETTINGS)}")
+    raw_widths = args.widths
+    try:
+        args.widths = tuple(int(w) for w in raw_widths.split(","))
+    except ValueError:
+        args.widths = ()
+    if not args.widths or min(args.widths) < 1:
+        parser.error(f"--widths: {raw_widths!r} is not a comma-separated list of integers >= 1")
     for name in ("image_size", "batch_size", "steps", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -165,7 +174,7 @@ def build(example, model_name, setting, args, policy):
         keras.utils.set_random_seed(args.seed)
         size = args.image_size
         if model_name == "custom":
-            model = example.custom_model(size, args.width, args.seed)
+            model = example.custom_model(size, args.widths, args.seed)
         else:
             weights = None if args.weights in (None, "none") else args.weights
             model = example.transfer_model(size, weights, args.seed)

@@ -35,6 +35,8 @@ def _module():
         (["--warmup", "0"], "--warmup must be >= 1"),
         (["--data", "/nonexistent/folder"], "has no train/ folder"),
         (["--model", "vgg"], "invalid choice: 'vgg'"),
+        (["--widths", "32,x"], "--widths: '32,x' is not a comma-separated list"),
+        (["--widths", "0,8"], "--widths: '0,8' is not a comma-separated list"),
     ],
 )
 def test_bad_flags_exit_with_a_message(argv, message, capsys):
@@ -48,7 +50,8 @@ def test_bad_flags_exit_with_a_message(argv, message, capsys):
 def test_runs_on_cpu_with_small_settings():
     command = [sys.executable, str(SCRIPT), "--image-size", "32", "--batch-size", "4",
                "--steps", "1", "--repeats", "1", "--warmup", "1", "--model", "both",
-               "--settings", "float32,mixed+xla", "--augmentation", "pipeline"]
+               "--settings", "float32,mixed+xla", "--augmentation", "pipeline",
+               "--widths", "8,16,16"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=900)
