@@ -68,7 +68,7 @@ PRESETS = {
         "custom": {"image_size": 32, "epochs": 30, "widths": (48, 128, 128), "batch_size": 128,
                    "learning_rate": 0.1, "label_smoothing": 0.1},
         # ImageNet features need the objects near their ImageNet scale: upscale 5x.
-        "transfer": {"image_size": 160, "head_epochs": 1, "epochs": 8, "batch_size": 64,
+        "transfer": {"image_size": 160, "head_epochs": 1, "epochs": 12, "batch_size": 64,
                      "learning_rate": 3e-4, "unfreeze": None},
     },
 }
@@ -272,10 +272,11 @@ def train_transfer(settings, train, valid, staging, verbose):
         head_epochs=settings["head_epochs"], fine_tune_epochs=settings["epochs"],
         unfreeze=settings["unfreeze"], unit="blocks",
         head_learning_rate=HEAD_LEARNING_RATE, fine_tune_learning_rate=settings["learning_rate"],
-        # Phase 1 (the head's learning rate) is constant; phase 2 decays to zero along
-        # a cosine over its steps.
+        # Phase 1 (the head's learning rate) is constant; phase 2 warms up over its first
+        # tenth (a full-rate start knocks the pretrained features about), then decays to
+        # zero along a cosine.
         optimizer=lambda lr: keras.optimizers.Adam(lr if lr == HEAD_LEARNING_RATE
-                                                   else cosine(lr, steps)),
+                                                   else cosine(lr, steps, warmup=steps // 10)),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=0.1),
         callbacks=[checkpoint(staging), EpochLine("transfer", start)], verbose=verbose)
     merged = {}
