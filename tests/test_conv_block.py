@@ -13,19 +13,25 @@ def test_course_example_shape():
     assert tuple(y.shape) == (2, 16, 16, 8)
 
 
+# (trainable, non-trainable) weights and seed generators, counted by hand: a conv has a
+# kernel and a bias (no bias next to a norm), a separable conv two kernels; batch norm has
+# gamma and beta plus two moving statistics; dropout owns one seed generator.
 @pytest.mark.parametrize(
-    "kwargs, training_differs",
+    "kwargs, training_differs, weights, seeds",
     [
-        ({"filters": 4}, False),
-        ({"filters": 4, "norm": "batch", "repeats": 2}, True),
-        ({"filters": 4, "dropout": 0.5, "pool": "avg", "separable": True}, True),
+        ({"filters": 4}, False, (2, 0), 0),
+        ({"filters": 4, "norm": "batch", "repeats": 2}, True, (6, 4), 0),
+        ({"filters": 4, "dropout": 0.5, "pool": "avg", "separable": True}, True, (3, 0), 1),
         ({"filters": 4, "norm": "group", "activation": "swish", "strides": 2, "pool": None},
-         False),
+         False, (3, 0), 0),
+        # Three same-shape 3->3 convolutions: they must start different.
+        ({"filters": 3, "repeats": 3, "pool": None}, False, (6, 0), 0),
     ],
 )
-def test_shared_checks(kwargs, training_differs, tmp_path):
+def test_shared_checks(kwargs, training_differs, weights, seeds, tmp_path):
     run_layer_checks(ConvBlock, kwargs, (2, 9, 11, 3), tmp_path,
-                     training_differs=training_differs)
+                     training_differs=training_differs, expected_weights=weights,
+                     expected_seed_generators=seeds)
 
 
 @given(
@@ -55,16 +61,18 @@ def test_shapes_and_config_for_drawn_configs(
                       norm=norm, separable=separable)
     x = np.random.rand(2, height, width, 3).astype("float32")
     try:
-        block.compute_output_shape(x.shape)
+        before_build = block.compute_output_shape(x.shape)  # arithmetic, no sublayers
         fits = True
     except ValueError:
         fits = False
     if not fits:
         # Too small for this configuration: the error must say so, naming the shape.
-        with pytest.raises(ValueError, match=rf"too small .*{height}, {width}"):
+        shape = rf"input shape \(2, {height}, {width}, 3\) is too small"
+        with pytest.raises(ValueError, match=shape):
             block(x)
         return
     check_output_shape(block, x)
+    assert block.compute_output_shape(x.shape) == before_build
     check_config_round_trip(block)
 
 
@@ -118,16 +126,17 @@ def test_pool_at_first_pools_before_the_first_norm_and_activation():
     # With repeats=2 the second convolution runs at the pooled size; the normalization
     # sees pooled maps (its batch statistics differ from pooling last).
     block = ConvBlock(4, repeats=2, norm="batch", pool_at="first")
+    assert block.compute_output_shape(x.shape) == (2, 4, 4, 4)  # before build
+    assert tuple(block(x).shape) == (2, 4, 4, 4)
     names = [layer.name for layer in block._sequence() if layer is not None]
     assert names == ["conv0", "pool", "norm0", "act0", "conv1", "norm1", "act1"]
-    assert tuple(block(x).shape) == (2, 4, 4, 4)
     assert block.get_config()["pool_at"] == "first"
 
 
 def test_pool_at_first_shared_checks(tmp_path):
     run_layer_checks(ConvBlock, {"filters": 4, "repeats": 2, "norm": "batch",
                                  "pool_at": "first", "dropout": 0.2}, (2, 9, 11, 3), tmp_path,
-                     training_differs=True)
+                     training_differs=True, expected_weights=(6, 4), expected_seed_generators=1)
 
 
 def test_bad_pool_at_names_the_choices():

@@ -20,21 +20,27 @@ def test_example_shape_and_registry_name():
     assert tuple(block(np.zeros((2, 14, 14, 32), "float32")).shape) == (2, 14, 14, 32)
 
 
+# (trainable, non-trainable) weights and seed generators, counted by hand: depthwise
+# kernel + bias, norm scale + shift (+ two statistics for batch norm), two Dense layers
+# with biases, the layer scale; drop_path owns one seed generator.
 @pytest.mark.parametrize(
-    "kwargs, shape, training_differs, jit",
+    "kwargs, shape, training_differs, weights, seeds",
     [
-        ({}, (2, 9, 11, 6), False, False),
+        ({}, (2, 9, 11, 6), False, (9, 0), 0),
         # A visible layer scale, so that dropped and kept (x2) branches both differ from
         # inference.
         ({"drop_path": 0.5, "layer_scale_init": 1.0, "seed": 4, "kernel_size": 3,
-          "expansion": 2, "norm": "group"}, (4, 7, 5, 4), True, True),
+          "expansion": 2, "norm": "group"}, (4, 7, 5, 4), True, (9, 0), 1),
         ({"filters": 3, "layer_scale_init": None, "norm": "batch", "activation": "swish"},
-         (2, 5, 6, 3), True, False),
+         (2, 5, 6, 3), True, (8, 2), 0),
+        # expansion 1: the MLP's two Dense kernels are both 4x4.
+        ({"expansion": 1}, (2, 5, 6, 4), False, (9, 0), 0),
     ],
 )
-def test_shared_checks(kwargs, shape, training_differs, jit, tmp_path):
+def test_shared_checks(kwargs, shape, training_differs, weights, seeds, tmp_path):
     run_layer_checks(ConvNeXtBlock, kwargs, shape, tmp_path,
-                     training_differs=training_differs, check_jit=jit)
+                     training_differs=training_differs, expected_weights=weights,
+                     expected_seed_generators=seeds)
 
 
 @given(

@@ -14,25 +14,32 @@ from tests.layer_checks import (
 )
 
 
+# (trainable, non-trainable) weights and seed generators, counted by hand: each Dense
+# has a kernel and a bias (no bias before a norm); batch norm has gamma, beta and two
+# statistics, layer norm gamma and beta; each dropout layer owns a seed generator.
 @pytest.mark.parametrize(
-    "kwargs, input_shape, training_differs",
+    "kwargs, input_shape, training_differs, weights, seeds",
     [
-        ({}, (2, 5, 7, 6), False),
+        ({}, (2, 5, 7, 6), False, (2, 0), 0),
         ({"num_classes": 4, "pooling": "avgmax", "units": (8, 5), "norm": "batch",
-          "dropout": 0.5}, (3, 3, 5, 4), True),
+          "dropout": 0.5}, (3, 3, 5, 4), True, (8, 4), 3),
         ({"num_classes": 2, "pooling": "flatten", "output_activation": None}, (2, 3, 3, 2),
-         False),
+         False, (2, 0), 0),
         ({"num_classes": 1, "pooling": None, "units": 4, "norm": "layer",
-          "activation": "swish"}, (2, 7), False),
+          "activation": "swish"}, (2, 7), False, (5, 0), 0),
+        # Three hidden 8x8 kernels: they must start different.
+        ({"pooling": None, "units": (8, 8, 8)}, (2, 8), False, (8, 0), 0),
     ],
 )
-def test_shared_checks(kwargs, input_shape, training_differs, tmp_path):
+def test_shared_checks(kwargs, input_shape, training_differs, weights, seeds, tmp_path):
     num_classes = kwargs.get("num_classes", 1)
     run_layer_checks(
         DenseHead, kwargs, input_shape, tmp_path,
         expected_output_shape=(input_shape[0], num_classes),
         training_differs=training_differs,
         mixed_output_dtype="float32",
+        expected_weights=weights,
+        expected_seed_generators=seeds,
     )
 
 

@@ -14,17 +14,22 @@ from tests.layer_checks import (
 )
 
 
+# (trainable, non-trainable) weights, counted by hand: three convs with biases, or
+# without biases and with batch norms (gamma, beta + two statistics each).
 @pytest.mark.parametrize(
-    "kwargs, training_differs",
+    "kwargs, training_differs, weights",
     [
-        ({"squeeze": 3, "expand": 4}, False),
-        ({"squeeze": 2, "expand": (3, 5), "norm": "batch", "activation": "swish"}, True),
+        ({"squeeze": 3, "expand": 4}, False, (6, 0)),
+        ({"squeeze": 2, "expand": (3, 5), "norm": "batch", "activation": "swish"}, True,
+         (9, 6)),
+        # 5 input channels: squeeze (1x1, 5->5) and expand_1x1 (5->5) have the same shape.
+        ({"squeeze": 5, "expand": (5, 2)}, False, (6, 0)),
     ],
 )
-def test_shared_checks(kwargs, training_differs, tmp_path):
-    # The XLA training step (the slowest check) runs for the batch-norm config only.
+def test_shared_checks(kwargs, training_differs, weights, tmp_path):
     run_layer_checks(FireBlock, kwargs, (2, 9, 7, 5), tmp_path,
-                     training_differs=training_differs, check_jit="norm" in kwargs)
+                     training_differs=training_differs, expected_weights=weights,
+                     expected_seed_generators=0)
 
 
 def test_equals_plain_keras_fire_module():

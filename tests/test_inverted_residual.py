@@ -15,24 +15,36 @@ from tests.layer_checks import (
 )
 
 
+# (trainable, non-trainable) weights and seed generators on 6 input channels, counted by
+# hand: convs next to batch norm have no bias (gamma, beta + two statistics per norm);
+# squeeze-excite adds two 1x1 convs with biases; drop_path owns one seed generator.
 @pytest.mark.parametrize(
-    "kwargs, training_differs",
+    "kwargs, training_differs, weights, seeds",
     [
+        # expand, depthwise, project (3 kernels + 3 norms) + SE (4): 13 trainable.
         ({"filters": 8, "strides": 2, "se_ratio": 0.25, "activation": "swish",
-          "padding": "mobilenet", "kernel_size": 5}, True),  # batch norm
-        ({"filters": 6, "fused": True, "expansion": 4, "se_ratio": 0.5}, True),
-        # No norm: only stochastic depth makes training differ (batch of 8, see below).
-        ({"filters": 6, "expansion": 2, "norm": None, "drop_path": 0.5}, True),
+          "padding": "mobilenet", "kernel_size": 5}, True, (13, 6), 0),
+        # fused kxk, project (2 kernels + 2 norms) + SE (4): 10 trainable.
+        # (A swish inside the SE: with relu6 all three squeezed units of this draw start
+        # dead, and the reduce kernel gets no gradient.)
+        ({"filters": 6, "fused": True, "expansion": 4, "se_ratio": 0.5,
+          "se_activation": "swish"}, True, (10, 4), 0),
+        # No norm: only stochastic depth makes training differ (batch of 8, see below);
+        # three convs with biases.
+        ({"filters": 6, "expansion": 2, "norm": None, "drop_path": 0.5}, True, (6, 0), 1),
+        # Fused with expansion 1: one kxk conv and its group norm.
         ({"filters": 4, "fused": True, "expansion": 1, "strides": (2, 1), "norm": "group",
-          "activation": "relu"}, False),
+          "activation": "relu"}, False, (3, 0), 0),
+        # SE reduce (12 -> 3) and project (12 -> 3) kernels have the same shape.
+        ({"filters": 3, "expansion": 2, "se_ratio": 0.5}, True, (13, 6), 0),
     ],
 )
-def test_shared_checks(kwargs, training_differs, tmp_path):
+def test_shared_checks(kwargs, training_differs, weights, seeds, tmp_path):
     # A batch of 8 makes "no sample dropped" (or all) a 1/256 event for drop_path=0.5.
     batch = 8 if kwargs.get("drop_path") else 2
-    # The XLA training step (the slowest check) runs for the first, richest config only.
     run_layer_checks(InvertedResidual, kwargs, (batch, 9, 11, 6), tmp_path,
-                     training_differs=training_differs, check_jit="kernel_size" in kwargs)
+                     training_differs=training_differs, expected_weights=weights,
+                     expected_seed_generators=seeds)
 
 
 # ---------------------------------------------------------------------------------------

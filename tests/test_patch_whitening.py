@@ -19,7 +19,9 @@ def correlated_images(n=48, size=12, seed=0):
     ({"patch_size": 1}, (2, 5, 5, 2), (2, 5, 5, 4)),
 ])
 def test_shared_checks(kwargs, shape, expected, tmp_path):
-    run_layer_checks(PatchWhitening, kwargs, shape, tmp_path, expected_output_shape=expected)
+    # A fixed kernel and bias, both non-trainable (set by `adapt`).
+    run_layer_checks(PatchWhitening, kwargs, shape, tmp_path, expected_output_shape=expected,
+                     expected_weights=(0, 2), expected_seed_generators=0)
 
 
 def test_before_adapt_it_passes_each_patch_value_through_in_both_signs():

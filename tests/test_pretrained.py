@@ -46,7 +46,8 @@ def test_preprocessing_none_is_identity_and_uint8_works():
 @pytest.mark.parametrize("mode", ["tf", "caffe"])
 def test_preprocessing_shared_checks(mode, tmp_path):
     run_layer_checks(ImagePreprocessing, {"mode": mode}, (2, 5, 7, 3), tmp_path,
-                     input_range=(0.0, 255.0))
+                     input_range=(0.0, 255.0), expected_weights=(0, 0),
+                     expected_seed_generators=0)
 
 
 def test_preprocessing_bad_arguments():

@@ -22,19 +22,33 @@ def test_example_shape_and_registry_name():
     assert tuple(y.shape) == (2, 16, 16, 64)
 
 
+# (trainable, non-trainable) weights and seed generators, counted by hand: convs next to
+# a norm have no bias; batch norm has gamma, beta and two moving statistics; a projection
+# shortcut adds a conv and a norm; drop_path owns one seed generator.
 @pytest.mark.parametrize(
-    "kwargs, shape, training_differs, jit",
+    "kwargs, shape, training_differs, weights, seeds",
     [
-        ({"filters": 3}, (2, 9, 11, 3), True, False),  # identity shortcut, batch norm
+        # Identity shortcut, batch norm; conv0 and conv1 are both 3->3 3x3.
+        ({"filters": 3}, (2, 9, 11, 3), True, (6, 4), 0),
         ({"filters": 2, "variant": "bottleneck", "strides": 2, "drop_path": 0.3, "seed": 1},
-         (4, 9, 11, 3), True, True),
+         (4, 9, 11, 3), True, (12, 8), 1),
         ({"filters": 4, "norm": None, "activation": "swish", "strides": (2, 1)},
-         (2, 7, 9, 4), False, False),
+         (2, 7, 9, 4), False, (6, 0), 0),
     ],
 )
-def test_shared_checks(kwargs, shape, training_differs, jit, tmp_path):
+def test_shared_checks(kwargs, shape, training_differs, weights, seeds, tmp_path):
     run_layer_checks(ResidualBlock, kwargs, shape, tmp_path,
-                     training_differs=training_differs, check_jit=jit)
+                     training_differs=training_differs, expected_weights=weights,
+                     expected_seed_generators=seeds)
+
+
+def test_zero_init_residual_branch_gets_no_gradient_in_the_first_step(tmp_path):
+    # The last norm's scale starts at 0, so everything before it in the branch has a zero
+    # gradient in the first step; the last norm's scale and shift still train. (The
+    # branch outputs zeros, so training and inference agree at the start.)
+    run_layer_checks(ResidualBlock, {"filters": 3, "zero_init_residual": True},
+                     (2, 6, 6, 3), tmp_path, training_differs=False, expected_weights=(6, 4),
+                     expected_seed_generators=0, may_stay=("conv0", "norm0", "conv1"))
 
 
 @given(

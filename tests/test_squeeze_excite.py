@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keras_blocks import SqueezeExcite
-from keras_blocks.blocks.squeeze_excite import make_divisible
+from keras_blocks.blocks._base import make_divisible
 from tests.layer_checks import check_config_round_trip, check_output_shape, run_layer_checks
 
 
@@ -14,12 +14,13 @@ from tests.layer_checks import check_config_round_trip, check_output_shape, run_
     [
         {"ratio": 0.5, "activation": "swish"},
         {"squeeze_channels": 3, "gate": "hard_sigmoid"},
+        {"ratio": 1.0},  # reduce and expand kernels are both 12x12
     ],
 )
 def test_shared_checks(kwargs, tmp_path):
-    # The XLA training step (the slowest check) runs for one config only.
+    # Two 1x1 convs with biases; no seed generator.
     run_layer_checks(SqueezeExcite, kwargs, (2, 7, 9, 12), tmp_path, training_differs=False,
-                     check_jit="ratio" in kwargs)
+                     expected_weights=(4, 0), expected_seed_generators=0)
 
 
 def _sigmoid(x):

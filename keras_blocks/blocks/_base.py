@@ -1,71 +1,18 @@
-"""What every keras_blocks block shares: weight-argument plumbing and shape checks."""
+"""What every keras_blocks block shares: the input check and shape arithmetic."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import keras
-
 from keras_blocks import _validation as check
-
-_WEIGHT_ARGUMENTS = (
-    "kernel_initializer",
-    "bias_initializer",
-    "kernel_regularizer",
-    "bias_regularizer",
-)
+from keras_blocks._composed import ComposedLayer
 
 
-class Block(keras.layers.Layer):
+class Block(ComposedLayer):
     """Base class of the keras_blocks convolutional blocks (channels-last, rank 4).
 
-    It keeps the initializer/regularizer pass-through in one place: subclasses call
-    `self._init_weight_arguments(...)` in `__init__`, build their convolutions with
-    `**self._weight_kwargs()` and add `self._weight_config()` to `get_config`.
-    Sublayers are created with the block's dtype policy so mixed precision reaches them.
+    Sublayers are made in `build` with the `make_*` methods of
+    `keras_blocks._composed.ComposedLayer` (each with its own initializers, the block's
+    dtype policy and `trainable` flag); this class adds the input-shape check.
     """
-
-    def _init_weight_arguments(
-        self,
-        kernel_initializer: Any = "he_normal",
-        bias_initializer: Any = "zeros",
-        kernel_regularizer: Any = None,
-        bias_regularizer: Any = None,
-    ) -> None:
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-
-    def _weight_kwargs(self, *, depthwise: bool = False) -> dict:
-        """Arguments for a Conv2D (or, with `depthwise`, a DepthwiseConv2D)."""
-        if depthwise:
-            return {
-                "depthwise_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer,
-                "depthwise_regularizer": self.kernel_regularizer,
-                "bias_regularizer": self.bias_regularizer,
-                "dtype": self.dtype_policy,
-            }
-        return {
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": self.kernel_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-            "dtype": self.dtype_policy,
-        }
-
-    def _weight_config(self) -> dict:
-        return {
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)
-            if self.kernel_regularizer is not None
-            else None,
-            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer)
-            if self.bias_regularizer is not None
-            else None,
-        }
 
     def _check_image_shape(self, input_shape) -> int:
         """Rank-4 channels-last input with a known channel count; returns the channels."""
@@ -126,3 +73,16 @@ def conv_output_length(length, kernel_size, stride, padding, dilation=1):
         return (length + stride - 1) // stride
     effective = (kernel_size - 1) * dilation + 1
     return (length - effective) // stride + 1
+
+
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """`value` rounded to the nearest multiple of `divisor`, never more than 10% below it.
+
+    The rounding rule of MobileNet and EfficientNet channel counts (used by
+    `SqueezeExcite` and the MobileNet builders).
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return int(rounded)

@@ -6,7 +6,12 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block, build_chain, chain_output_shape
+from keras_blocks.blocks._base import (
+    Block,
+    build_chain,
+    chain_output_shape,
+    conv_output_length,
+)
 
 _PADDINGS = ("same", "valid")
 _POOL_AT = ("end", "first")
@@ -124,53 +129,10 @@ class ConvBlock(Block):
             kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
         )
 
-        bias = (self.norm is None) if use_bias is None else use_bias
+        # Made in build (see keras_blocks._composed): convs, norms, activations, pool,
+        # dropout.
         self.convs, self.norms, self.activations = [], [], []
-        for i in range(self.repeats):
-            conv_args = {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides if i == 0 else 1,
-                "padding": self.padding,
-                "use_bias": bias,
-                "name": f"conv{i}",
-            }
-            if self.separable:
-                weights = self._weight_kwargs()
-                conv = keras.layers.SeparableConv2D(
-                    **conv_args,
-                    depthwise_initializer=weights["kernel_initializer"],
-                    pointwise_initializer=weights["kernel_initializer"],
-                    bias_initializer=weights["bias_initializer"],
-                    depthwise_regularizer=weights["kernel_regularizer"],
-                    pointwise_regularizer=weights["kernel_regularizer"],
-                    bias_regularizer=weights["bias_regularizer"],
-                    dtype=weights["dtype"],
-                )
-            else:
-                conv = keras.layers.Conv2D(**conv_args, **self._weight_kwargs())
-            self.convs.append(conv)
-            norm_kwargs = {"momentum": self.norm_momentum, "name": f"norm{i}"}
-            if self.norm_epsilon is not None:
-                norm_kwargs["epsilon"] = self.norm_epsilon
-            if isinstance(self.norm, str):
-                norm_kwargs["dtype"] = self.dtype_policy
-            self.norms.append(registry.get_norm(self.norm, self.filters, **norm_kwargs))
-            self.activations.append(
-                registry.get_activation(self.activation, name=f"act{i}", dtype=self.dtype_policy)
-            )
-        self.pool_layer = registry.get_pool(
-            self.pool,
-            pool_size=self.pool_size,
-            padding=self.pool_padding,
-            name="pool",
-            dtype=self.dtype_policy,
-        )
-        self.dropout_layer = (
-            keras.layers.Dropout(self.dropout, name="dropout", dtype=self.dtype_policy)
-            if self.dropout > 0
-            else None
-        )
+        self.pool_layer = self.dropout_layer = None
 
     def _sequence(self):
         """Every sublayer in call order (`None` where a step is absent)."""
@@ -189,6 +151,20 @@ class ConvBlock(Block):
 
     def build(self, input_shape):
         self._check_image_shape(input_shape)
+        bias = (self.norm is None) if self.use_bias is None else self.use_bias
+        self.convs, self.norms, self.activations = [], [], []
+        for i in range(self.repeats):
+            self.convs.append(self.make_conv(
+                self.filters, self.kernel_size, name=f"conv{i}",
+                strides=self.strides if i == 0 else 1, padding=self.padding, use_bias=bias,
+                separable=self.separable,
+            ))
+            self.norms.append(self.make_norm(self.filters, name=f"norm{i}"))
+            self.activations.append(self.make_act(self.activation, name=f"act{i}"))
+        self.pool_layer = self.make_pool(
+            self.pool, name="pool", pool_size=self.pool_size, padding=self.pool_padding
+        )
+        self.dropout_layer = self.make_dropout(self.dropout, name="dropout")
         build_chain(self._sequence(), input_shape, owner=self)
         self.built = True
 
@@ -201,7 +177,32 @@ class ConvBlock(Block):
         return x
 
     def compute_output_shape(self, input_shape):
-        return chain_output_shape(self._sequence(), input_shape)
+        if self.built:
+            return chain_output_shape(self._sequence(), input_shape)
+        # Before build: the same arithmetic, without making the sublayers.
+        batch, height, width = input_shape[:3]
+        for i in range(self.repeats):
+            strides = self.strides if i == 0 else (1, 1)
+            height = conv_output_length(height, self.kernel_size[0], strides[0], self.padding)
+            width = conv_output_length(width, self.kernel_size[1], strides[1], self.padding)
+            if i == 0 and self.pool_at == "first" and self.pool is not None:
+                height, width = self._pooled(batch, height, width)
+        if self.pool_at == "end" and self.pool is not None:
+            height, width = self._pooled(batch, height, width)
+        if any(d is not None and d < 1 for d in (height, width)):
+            raise ValueError(
+                f"ConvBlock: input shape {tuple(input_shape)} is too small for this block; "
+                f"it would give {(batch, height, width, self.filters)}."
+            )
+        return (batch, height, width, self.filters)
+
+    def _pooled(self, batch, height, width):
+        if isinstance(self.pool, keras.layers.Layer):
+            return tuple(self.pool.compute_output_shape((batch, height, width, self.filters)))[1:3]
+        return tuple(
+            conv_output_length(length, size, size, self.pool_padding)
+            for length, size in zip((height, width), self.pool_size, strict=True)
+        )
 
     def get_config(self):
         config = super().get_config()

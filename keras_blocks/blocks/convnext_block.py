@@ -109,26 +109,10 @@ class ConvNeXtBlock(Block):
             kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
         )
 
-        self.depthwise = keras.layers.DepthwiseConv2D(
-            self.kernel_size,
-            padding="same",
-            name="depthwise",
-            **self._weight_kwargs(depthwise=True),
-        )
-        self.mlp_activation = registry.get_activation(
-            self.activation, name="act", dtype=self.dtype_policy
-        )
-        # Created in build, once the channel count is known (group norms pick their groups
-        # from it).
-        self.norm_layer = None
-        self.expand = None
-        self.project = None
-        self.gamma = None
-        self.drop_path_layer = (
-            StochasticDepth(self.drop_path, seed=seed, name="drop_path", dtype=self.dtype_policy)
-            if self.drop_path > 0
-            else None
-        )
+        # Made in build (see keras_blocks._composed); the norm's groups and the MLP's
+        # widths depend on the input channels.
+        self.depthwise = self.norm_layer = self.expand = self.mlp_activation = None
+        self.project = self.gamma = self.drop_path_layer = None
 
     def build(self, input_shape):
         channels = self._check_image_shape(input_shape)
@@ -139,15 +123,17 @@ class ConvNeXtBlock(Block):
                 f"(batch, height, width, {self.filters}), got {tuple(input_shape)}. Change "
                 "the width with a downsampling layer before the block, or pass filters=None."
             )
-        norm_kwargs = {"name": "norm"}
-        if self.norm_epsilon is not None:
-            norm_kwargs["epsilon"] = self.norm_epsilon
-        if isinstance(self.norm, str):
-            norm_kwargs["dtype"] = self.dtype_policy
-        self.norm_layer = registry.get_norm(self.norm, channels, **norm_kwargs)
-        self.expand = keras.layers.Dense(channels * self.expansion, name="expand",
-                                         **self._weight_kwargs())
-        self.project = keras.layers.Dense(channels, name="project", **self._weight_kwargs())
+        self.depthwise = self.make_depthwise(self.kernel_size, name="depthwise")
+        self.norm_layer = self.make_norm(channels, name="norm", momentum=None)
+        self.expand = self.make_dense(channels * self.expansion, name="expand")
+        self.mlp_activation = self.make_act(self.activation, name="act")
+        self.project = self.make_dense(channels, name="project")
+        self.drop_path_layer = (
+            StochasticDepth(self.drop_path, seed=self.seed, name="drop_path",
+                            dtype=self.dtype_policy, trainable=self.trainable)
+            if self.drop_path > 0
+            else None
+        )
         build_chain(
             [self.depthwise, self.norm_layer, self.expand, self.mlp_activation, self.project],
             input_shape,

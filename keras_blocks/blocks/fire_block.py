@@ -72,6 +72,12 @@ class FireBlock(Block):
         self._init_weight_arguments(
             kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
         )
+        # Made in build (see keras_blocks._composed).
+        self.convs, self.norms, self.activations = [], [], []
+        self.concat = None
+
+    def build(self, input_shape):
+        self._check_image_shape(input_shape)
         bias = self.norm is None
         specs = (
             ("squeeze", self.squeeze, 1),
@@ -80,24 +86,11 @@ class FireBlock(Block):
         )
         self.convs, self.norms, self.activations = [], [], []
         for name, filters, kernel in specs:
-            self.convs.append(
-                keras.layers.Conv2D(filters, kernel, padding="same", use_bias=bias,
-                                    name=f"{name}_conv", **self._weight_kwargs())
-            )
-            norm_kwargs = {"momentum": self.norm_momentum, "name": f"{name}_norm"}
-            if self.norm_epsilon is not None:
-                norm_kwargs["epsilon"] = self.norm_epsilon
-            if isinstance(self.norm, str):
-                norm_kwargs["dtype"] = self.dtype_policy
-            self.norms.append(registry.get_norm(self.norm, filters, **norm_kwargs))
-            self.activations.append(
-                registry.get_activation(self.activation, name=f"{name}_act",
-                                        dtype=self.dtype_policy)
-            )
+            self.convs.append(self.make_conv(filters, kernel, name=f"{name}_conv",
+                                             use_bias=bias))
+            self.norms.append(self.make_norm(filters, name=f"{name}_norm"))
+            self.activations.append(self.make_act(self.activation, name=f"{name}_act"))
         self.concat = keras.layers.Concatenate(axis=-1, name="concat", dtype=self.dtype_policy)
-
-    def build(self, input_shape):
-        self._check_image_shape(input_shape)
         squeezed = (*tuple(input_shape)[:3], self.squeeze)
         for i, conv in enumerate(self.convs):
             shape = tuple(input_shape) if i == 0 else squeezed

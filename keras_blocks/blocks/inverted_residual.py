@@ -205,15 +205,6 @@ class InvertedResidual(Block):
     # ---------------------------------------------------------------------------------
     # Construction
 
-    def _norm(self, channels, name):
-        kwargs = {"momentum": self.norm_momentum, "epsilon": self.norm_epsilon, "name": name}
-        if isinstance(self.norm, str):
-            kwargs["dtype"] = self.dtype_policy
-        return registry.get_norm(self.norm, channels, **kwargs)
-
-    def _act(self, name):
-        return registry.get_activation(self.activation, name=name, dtype=self.dtype_policy)
-
     def build(self, input_shape):
         channels = self._check_image_shape(input_shape)
         self._pads = self._spatial_padding(input_shape)
@@ -232,31 +223,30 @@ class InvertedResidual(Block):
 
         if self.fused:
             fused_filters = expanded if self._has_expand() else self.filters
-            self.expand_conv = keras.layers.Conv2D(
-                fused_filters, self.kernel_size, strides=self.strides, padding=conv_padding,
-                use_bias=bias, name="fused_conv", **self._weight_kwargs(),
+            self.expand_conv = self.make_conv(
+                fused_filters, self.kernel_size, name="fused_conv", strides=self.strides,
+                padding=conv_padding, use_bias=bias,
             )
-            self.expand_norm = self._norm(fused_filters, "fused_norm")
-            self.expand_act = self._act("fused_act")
+            self.expand_norm = self.make_norm(fused_filters, name="fused_norm")
+            self.expand_act = self.make_act(self.activation, name="fused_act")
             padded = self._padded_shape(in_shape)
             self.expand_conv.build(padded)
             self._build_norm(self.expand_norm, (*out_shape, fused_filters))
             se_shape = (*out_shape, fused_filters) if self._has_expand() else in_shape
         else:
             if self._has_expand():
-                self.expand_conv = keras.layers.Conv2D(
-                    expanded, 1, use_bias=bias, name="expand_conv", **self._weight_kwargs()
-                )
-                self.expand_norm = self._norm(expanded, "expand_norm")
-                self.expand_act = self._act("expand_act")
+                self.expand_conv = self.make_conv(expanded, 1, name="expand_conv",
+                                                  use_bias=bias)
+                self.expand_norm = self.make_norm(expanded, name="expand_norm")
+                self.expand_act = self.make_act(self.activation, name="expand_act")
                 self.expand_conv.build(in_shape)
                 self._build_norm(self.expand_norm, (*in_shape[:3], expanded))
-            self.depthwise_conv = keras.layers.DepthwiseConv2D(
-                self.kernel_size, strides=self.strides, padding=conv_padding, use_bias=bias,
-                name="depthwise_conv", **self._weight_kwargs(depthwise=True),
+            self.depthwise_conv = self.make_depthwise(
+                self.kernel_size, name="depthwise_conv", strides=self.strides,
+                padding=conv_padding, use_bias=bias,
             )
-            self.depthwise_norm = self._norm(expanded, "depthwise_norm")
-            self.depthwise_act = self._act("depthwise_act")
+            self.depthwise_norm = self.make_norm(expanded, name="depthwise_norm")
+            self.depthwise_act = self.make_act(self.activation, name="depthwise_act")
             self.depthwise_conv.build(self._padded_shape((*in_shape[:3], expanded)))
             self._build_norm(self.depthwise_norm, (*out_shape, expanded))
             se_shape = (*out_shape, expanded)
@@ -268,7 +258,11 @@ class InvertedResidual(Block):
                 gate=self.se_gate,
                 name="se",
                 dtype=self.dtype_policy,
-                **self._weight_kwargs_without_dtype(),
+                trainable=self.trainable,
+                kernel_initializer=self.kernel_initializer,
+                bias_initializer=self.bias_initializer,
+                kernel_regularizer=self.kernel_regularizer,
+                bias_regularizer=self.bias_regularizer,
             )
             self.se.build(se_shape)
 
@@ -280,10 +274,9 @@ class InvertedResidual(Block):
             )
             self.expand_conv = self.expand_norm = self.expand_act = None
         else:
-            self.project_conv = keras.layers.Conv2D(
-                self.filters, 1, use_bias=bias, name="project_conv", **self._weight_kwargs()
-            )
-            self.project_norm = self._norm(self.filters, "project_norm")
+            self.project_conv = self.make_conv(self.filters, 1, name="project_conv",
+                                               use_bias=bias)
+            self.project_norm = self.make_norm(self.filters, name="project_norm")
             self.project_conv.build(se_shape)
             self._build_norm(self.project_norm, (*out_shape, self.filters))
 
@@ -292,15 +285,11 @@ class InvertedResidual(Block):
         )
         if self.use_residual and self.drop_path > 0:
             self.drop_path_layer = StochasticDepth(
-                self.drop_path, name="drop_path", dtype=self.dtype_policy
+                self.drop_path, name="drop_path", dtype=self.dtype_policy,
+                trainable=self.trainable,
             )
             self.drop_path_layer.build((*out_shape, self.filters))
         self.built = True
-
-    def _weight_kwargs_without_dtype(self):
-        kwargs = self._weight_kwargs()
-        kwargs.pop("dtype")
-        return kwargs
 
     def _padded_shape(self, shape):
         if self._pads is None:

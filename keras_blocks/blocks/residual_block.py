@@ -147,63 +147,30 @@ class ResidualBlock(Block):
         self.output_channels = self.filters * (
             expansion if expansion is not None else _DEFAULT_EXPANSION[self.variant]
         )
-        self._bias = (self.norm is None) if use_bias is None else use_bias
+        if zero_init_residual and isinstance(self.norm, keras.layers.Layer) and not hasattr(
+            self.norm, "gamma_initializer"
+        ):
+            raise ValueError(
+                f"{owner}: `zero_init_residual=True` needs a norm with a `gamma_initializer` "
+                f"(batch, layer, group...); got norm={self.norm!r}."
+            )
+        # Made in build (see keras_blocks._composed).
+        self.convs, self.norms, self.activations = [], [], []
+        self.drop_path_layer = self.add_layer = self.output_activation = None
+        self.projection = self.projection_norm = None
+
+    def _plan(self):
+        """`(channels, kernel, strides)` of each branch convolution."""
         if self.variant == "basic":
-            plan = [
+            return [
                 (self.filters, self.kernel_size, self.strides),
                 (self.output_channels, self.kernel_size, (1, 1)),
             ]
-        else:
-            plan = [
-                (self.filters, (1, 1), (1, 1)),
-                (self.filters, self.kernel_size, self.strides),
-                (self.output_channels, (1, 1), (1, 1)),
-            ]
-        self.convs, self.norms, self.activations = [], [], []
-        for i, (channels, kernel, stride) in enumerate(plan):
-            last = i == len(plan) - 1
-            self.convs.append(self._conv(channels, kernel, stride, f"conv{i}"))
-            self.norms.append(self._norm(channels, f"norm{i}", zero=last and zero_init_residual))
-            self.activations.append(None if last else self._activation(f"act{i}"))
-        self.drop_path_layer = (
-            StochasticDepth(self.drop_path, seed=seed, name="drop_path", dtype=self.dtype_policy)
-            if self.drop_path > 0
-            else None
-        )
-        self.add_layer = keras.layers.Add(name="add", dtype=self.dtype_policy)
-        self.output_activation = self._activation("act_out")
-        self.projection = None
-        self.projection_norm = None
-
-    def _conv(self, channels, kernel, stride, name):
-        return keras.layers.Conv2D(
-            channels,
-            kernel,
-            strides=stride,
-            padding="same",
-            use_bias=self._bias,
-            name=name,
-            **self._weight_kwargs(),
-        )
-
-    def _norm(self, channels, name, zero=False):
-        kwargs = {"momentum": self.norm_momentum, "name": name}
-        if self.norm_epsilon is not None:
-            kwargs["epsilon"] = self.norm_epsilon
-        if isinstance(self.norm, str):
-            kwargs["dtype"] = self.dtype_policy
-        layer = registry.get_norm(self.norm, channels, **kwargs)
-        if zero:
-            if not hasattr(layer, "gamma_initializer"):
-                raise ValueError(
-                    "ResidualBlock: `zero_init_residual=True` needs a norm with a "
-                    f"`gamma_initializer` (batch, layer, group...); got norm={self.norm!r}."
-                )
-            layer.gamma_initializer = keras.initializers.Zeros()
-        return layer
-
-    def _activation(self, name):
-        return registry.get_activation(self.activation, name=name, dtype=self.dtype_policy)
+        return [
+            (self.filters, (1, 1), (1, 1)),
+            (self.filters, self.kernel_size, self.strides),
+            (self.output_channels, (1, 1), (1, 1)),
+        ]
 
     def _branch(self):
         layers = []
@@ -221,10 +188,30 @@ class ResidualBlock(Block):
 
     def build(self, input_shape):
         self._check_image_shape(input_shape)
+        bias = (self.norm is None) if self.use_bias is None else self.use_bias
+        plan = self._plan()
+        self.convs, self.norms, self.activations = [], [], []
+        for i, (channels, kernel, stride) in enumerate(plan):
+            last = i == len(plan) - 1
+            self.convs.append(self.make_conv(channels, kernel, name=f"conv{i}", strides=stride,
+                                             use_bias=bias))
+            self.norms.append(self.make_norm(channels, name=f"norm{i}",
+                                             zero_scale=last and self.zero_init_residual))
+            self.activations.append(None if last else self.make_act(self.activation,
+                                                                    name=f"act{i}"))
+        self.drop_path_layer = (
+            StochasticDepth(self.drop_path, seed=self.seed, name="drop_path",
+                            dtype=self.dtype_policy)
+            if self.drop_path > 0
+            else None
+        )
+        self.add_layer = keras.layers.Add(name="add", dtype=self.dtype_policy)
+        self.output_activation = self.make_act(self.activation, name="act_out")
         branch_shape = build_chain(self._branch(), input_shape, owner=self)
         if self.needs_projection(input_shape):
-            self.projection = self._conv(self.output_channels, (1, 1), self.strides, "projection")
-            self.projection_norm = self._norm(self.output_channels, "projection_norm")
+            self.projection = self.make_conv(self.output_channels, (1, 1), name="projection",
+                                             strides=self.strides, use_bias=bias)
+            self.projection_norm = self.make_norm(self.output_channels, name="projection_norm")
             build_chain([self.projection, self.projection_norm], input_shape)
         if self.drop_path_layer is not None:
             self.drop_path_layer.build(branch_shape)

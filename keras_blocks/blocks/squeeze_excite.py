@@ -8,19 +8,7 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block
-
-
-def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
-    """`value` rounded to the nearest multiple of `divisor`, never more than 10% below it.
-
-    The rounding rule of MobileNet and EfficientNet channel counts.
-    """
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return int(rounded)
+from keras_blocks.blocks._base import Block, make_divisible
 
 
 @keras.saving.register_keras_serializable(package="keras_blocks")
@@ -105,12 +93,8 @@ class SqueezeExcite(Block):
         self._init_weight_arguments(
             kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
         )
-        self.activation_layer = registry.get_activation(
-            self.activation, name="act", dtype=self.dtype_policy
-        )
-        self.gate_layer = registry.get_activation(self.gate, name="gate", dtype=self.dtype_policy)
-        self.reduce = None
-        self.expand = None
+        # Made in build (see keras_blocks._composed): the widths depend on the input.
+        self.reduce = self.activation_layer = self.expand = self.gate_layer = None
 
     def reduced_channels(self, channels: int) -> int:
         """The squeezed width for an input with `channels` channels."""
@@ -123,10 +107,10 @@ class SqueezeExcite(Block):
 
     def build(self, input_shape):
         channels = self._check_image_shape(input_shape)
-        self.reduce = keras.layers.Conv2D(
-            self.reduced_channels(channels), 1, name="reduce", **self._weight_kwargs()
-        )
-        self.expand = keras.layers.Conv2D(channels, 1, name="expand", **self._weight_kwargs())
+        self.reduce = self.make_conv(self.reduced_channels(channels), 1, name="reduce")
+        self.activation_layer = self.make_act(self.activation, name="act")
+        self.expand = self.make_conv(channels, 1, name="expand")
+        self.gate_layer = self.make_act(self.gate, name="gate")
         pooled = (input_shape[0], 1, 1, channels)
         self.reduce.build(pooled)
         reduced = self.reduce.compute_output_shape(pooled)

@@ -8,12 +8,13 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
+from keras_blocks._composed import ComposedLayer
 
 _POOLINGS = ("avg", "max", "avgmax", "flatten", None)
 
 
 @keras.saving.register_keras_serializable(package="keras_blocks")
-class DenseHead(keras.layers.Layer):
+class DenseHead(ComposedLayer):
     """Pooling, optional hidden Dense layers, then the class scores.
 
     The course's classifier is a base that extracts a feature map and a head that
@@ -92,61 +93,46 @@ class DenseHead(keras.layers.Layer):
                 "DenseHead: `output_activation='softmax'` with num_classes=1 always outputs "
                 "1.0; use 'auto' or 'sigmoid' for one class, or num_classes >= 2."
             )
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self._init_weight_arguments(
+            kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer
+        )
+        # Made in build (see keras_blocks._composed).
+        self.pool_layers, self.hidden_layers, self.hidden_norms = [], [], []
+        self.hidden_activations, self.dropout_layers = [], []
+        self.classifier = self.output_layer = None
 
+    def _make_sublayers(self):
         policy = self.dtype_policy
-        dense_args = {
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": self.kernel_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-            "dtype": policy,
-        }
-        if self.pooling == "avg":
-            self.pool_layers = [keras.layers.GlobalAveragePooling2D(name="avg_pool", dtype=policy)]
-        elif self.pooling == "max":
-            self.pool_layers = [keras.layers.GlobalMaxPooling2D(name="max_pool", dtype=policy)]
-        elif self.pooling == "avgmax":
-            self.pool_layers = [
+        pools = {
+            "avg": [keras.layers.GlobalAveragePooling2D(name="avg_pool", dtype=policy)],
+            "max": [keras.layers.GlobalMaxPooling2D(name="max_pool", dtype=policy)],
+            "avgmax": [
                 keras.layers.GlobalAveragePooling2D(name="avg_pool", dtype=policy),
                 keras.layers.GlobalMaxPooling2D(name="max_pool", dtype=policy),
-            ]
-        elif self.pooling == "flatten":
-            self.pool_layers = [keras.layers.Flatten(name="flatten", dtype=policy)]
-        else:
-            self.pool_layers = []
-
+            ],
+            "flatten": [keras.layers.Flatten(name="flatten", dtype=policy)],
+            None: [],
+        }
+        self.pool_layers = pools[self.pooling]
         self.hidden_layers, self.hidden_norms, self.hidden_activations = [], [], []
         for i, size in enumerate(self.units):
             self.hidden_layers.append(
-                keras.layers.Dense(
-                    size, use_bias=self.norm is None, name=f"dense{i}", **dense_args
-                )
+                self.make_dense(size, name=f"dense{i}", use_bias=self.norm is None)
             )
-            norm_kwargs = {"name": f"norm{i}"}
-            if isinstance(self.norm, str):
-                norm_kwargs["dtype"] = policy
-            self.hidden_norms.append(registry.get_norm(self.norm, size, **norm_kwargs))
-            self.hidden_activations.append(
-                registry.get_activation(self.activation, name=f"act{i}", dtype=policy)
-            )
+            self.hidden_norms.append(self.make_norm(size, name=f"norm{i}"))
+            self.hidden_activations.append(self.make_act(self.activation, name=f"act{i}"))
         self.dropout_layers = [
-            keras.layers.Dropout(self.dropout, name=f"dropout{i}", dtype=policy)
-            if self.dropout > 0
-            else None
+            self.make_dropout(self.dropout, name=f"dropout{i}")
             for i in range(len(self.units) + 1)
         ]
-        self.classifier = keras.layers.Dense(self.num_classes, name="logits", **dense_args)
+        self.classifier = self.make_dense(self.num_classes, name="logits")
         # The output activation runs in float32 whatever the policy: probabilities and
         # the loss must not be computed in float16.
         final = self.final_activation
         self.output_layer = (
             None
             if final is None
-            else registry.get_activation(final, name="output_activation", dtype="float32")
+            else self.make_act(final, name="output_activation", dtype="float32")
         )
 
     # ----------------------------------------------------------------------------------
@@ -212,6 +198,7 @@ class DenseHead(keras.layers.Layer):
 
     def build(self, input_shape):
         self._check_input_shape(input_shape)
+        self._make_sublayers()
         for layer in self.pool_layers:
             layer.build(input_shape)
         shape = self._pooled_shape(input_shape)
@@ -270,14 +257,7 @@ class DenseHead(keras.layers.Layer):
                 "activation": registry.serialize_spec(self.activation),
                 "norm": registry.serialize_spec(self.norm),
                 "output_activation": registry.serialize_spec(self.output_activation),
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)
-                if self.kernel_regularizer is not None
-                else None,
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer)
-                if self.bias_regularizer is not None
-                else None,
+                **self._weight_config(),
             }
         )
         return config

@@ -47,6 +47,10 @@ class InferenceMode(keras.layers.Layer):
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(**kwargs)
         self.layer = layer
+        if not self.trainable:
+            # `InferenceMode(layer, trainable=False)` freezes the wrapped layer, as setting
+            # `trainable` on the wrapper later does.
+            layer.trainable = False
 
     def build(self, input_shape):
         if not self.layer.built:

@@ -7,9 +7,9 @@ import warnings
 
 import keras
 
+from keras_blocks.blocks._base import make_divisible
 from keras_blocks.blocks.conv_block import ConvBlock
 from keras_blocks.blocks.inverted_residual import InvertedResidual
-from keras_blocks.blocks.squeeze_excite import make_divisible
 from keras_blocks.models import _pretrained
 
 _OWNER = "mobilenet_v2_base"
