@@ -205,6 +205,12 @@ def load_plugins(*, force: bool = False) -> list[str]:
 
     Raises:
         RuntimeError: a plugin failed to load; the message names the entry point.
+
+    Example:
+        ```python
+        from keras_blocks.registry import load_plugins
+        load_plugins()  # the plugins loaded now; [] when none is installed or already loaded
+        ```
     """
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED and not force:
@@ -235,6 +241,14 @@ def serialize_spec(spec: Any) -> Any:
     Strings, numbers and `None` pass through; layers and registered callables become
     Keras serialization dicts that [`deserialize_spec`][keras_blocks.registry.deserialize_spec]
     restores without `eval` or pickles.
+
+    Example:
+        ```python
+        import keras
+        from keras_blocks.registry import serialize_spec
+        serialize_spec("relu")  # 'relu': names pass through
+        serialize_spec(keras.layers.ReLU(max_value=6.0))["class_name"]  # 'ReLU'
+        ```
     """
     if spec is None or isinstance(spec, str | int | float | bool):
         return spec
@@ -244,14 +258,33 @@ def serialize_spec(spec: Any) -> Any:
 
 
 def deserialize_spec(spec: Any) -> Any:
-    """Inverse of [`serialize_spec`][keras_blocks.registry.serialize_spec]."""
+    """Inverse of [`serialize_spec`][keras_blocks.registry.serialize_spec].
+
+    Example:
+        ```python
+        import keras
+        from keras_blocks.registry import deserialize_spec, serialize_spec
+        config = serialize_spec(keras.layers.ReLU(max_value=6.0))
+        deserialize_spec(config).max_value  # 6.0: a new ReLU layer
+        deserialize_spec("relu")  # 'relu': names pass through
+        ```
+    """
     if isinstance(spec, dict) and "class_name" in spec:
         return keras.saving.deserialize_keras_object(spec)
     return spec
 
 
 def clone_layer(layer: keras.layers.Layer, **overrides) -> keras.layers.Layer:
-    """A fresh, unbuilt copy of `layer` (same config, new weights)."""
+    """A fresh, unbuilt copy of `layer` (same config, new weights).
+
+    Example:
+        ```python
+        import keras
+        from keras_blocks.registry import clone_layer
+        dense = keras.layers.Dense(8, activation="relu")
+        clone_layer(dense, units=16).units  # 16; `dense` is unchanged
+        ```
+    """
     config = layer.get_config()
     config.update(overrides)
     return layer.__class__.from_config(config)
@@ -336,7 +369,18 @@ def get_activation(spec: Any, **layer_kwargs) -> keras.layers.Layer:
 
 
 def check_activation(spec: Any, argument: str = "activation") -> None:
-    """Raises `ValueError` now (at construction) when `spec` names no activation."""
+    """Raises `ValueError` now (at construction) when `spec` names no activation.
+
+    Example:
+        ```python
+        from keras_blocks.registry import check_activation
+        check_activation("gelu")  # fine: returns None
+        try:
+            check_activation("rleu")
+        except ValueError as error:
+            print(error)  # Unknown activation 'rleu'. Valid names: 'elu', 'gelu', ...
+        ```
+    """
     spec = deserialize_spec(spec)
     if spec is None or isinstance(spec, keras.layers.Layer) or (
         callable(spec) and not isinstance(spec, str)
@@ -447,7 +491,18 @@ def get_norm(spec: Any, channels: int | None = None, **kwargs) -> keras.layers.L
 
 
 def check_norm(spec: Any, argument: str = "norm") -> None:
-    """Raises `ValueError` now (at construction) when `spec` names no normalization."""
+    """Raises `ValueError` now (at construction) when `spec` names no normalization.
+
+    Example:
+        ```python
+        from keras_blocks.registry import check_norm
+        check_norm("group")  # fine: returns None
+        try:
+            check_norm("bach")
+        except ValueError as error:
+            print(error)  # Unknown norm 'bach'. Valid names: 'batch', 'group', ...
+        ```
+    """
     _check_named(spec, "norm", argument)
 
 
@@ -499,7 +554,18 @@ def get_pool(spec: Any, pool_size=2, strides=None, padding="valid", **kwargs):
 
 
 def check_pool(spec: Any, argument: str = "pool") -> None:
-    """Raises `ValueError` now (at construction) when `spec` names no pooling."""
+    """Raises `ValueError` now (at construction) when `spec` names no pooling.
+
+    Example:
+        ```python
+        from keras_blocks.registry import check_pool
+        check_pool("avg")  # fine: returns None
+        try:
+            check_pool("min")
+        except ValueError as error:
+            print(error)  # Unknown pool 'min'. Valid names: 'average', 'avg', 'max', ...
+        ```
+    """
     _check_named(spec, "pool", argument)
 
 

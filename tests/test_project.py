@@ -25,6 +25,7 @@ def test_ci_fails_when_no_test_runs():
 
 
 def test_every_public_name_is_documented():
+    # A quick, import-only check; tests/test_docstring_examples.py runs every Example.
     missing = [n for n in keras_blocks.__all__ if not getattr(keras_blocks, n).__doc__]
     assert not missing
     for name in keras_blocks.__all__:

@@ -146,10 +146,15 @@ def benchmark_pipeline(
 
     Example:
         ```python
-        from keras_blocks import benchmark_pipeline
+        import tempfile
+        from keras_blocks import benchmark_pipeline, make_synthetic_car_truck
 
-        rows = benchmark_pipeline("data/train", image_size=64, epochs=2,
+        # A small generated dataset; pass your own directory the same way.
+        root = make_synthetic_car_truck(tempfile.mkdtemp() + "/cars", n_per_class=20,
+                                        image_size=32)
+        rows = benchmark_pipeline(root / "train", image_size=64, batch_size=8, epochs=2,
                                   variants=["naive", "make_pipeline"])
+        rows[0]["variant"], rows[0]["images"]  # ('naive', 32)
         ```
     """
     image_size = check.int_tuple(_OWNER, "image_size", image_size, 2)
@@ -234,9 +239,13 @@ def trace_pipeline(
 
     Example:
         ```python
-        from keras_blocks import trace_pipeline, plot_timeline
+        import tempfile
+        from keras_blocks import make_synthetic_car_truck, plot_timeline, trace_pipeline
 
-        trace = trace_pipeline("data/train", variant="prefetch", steps=6)
+        # A small generated dataset; pass your own directory the same way.
+        root = make_synthetic_car_truck(tempfile.mkdtemp() + "/cars", n_per_class=20,
+                                        image_size=32)
+        trace = trace_pipeline(root / "train", variant="prefetch", image_size=64, steps=4)
         plot_timeline(trace)
         ```
     """

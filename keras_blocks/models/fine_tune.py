@@ -274,7 +274,14 @@ class FineTuneHistory(NamedTuple):
 
     Example:
         ```python
-        result = fine_tune(model, train_ds, head_epochs=2, fine_tune_epochs=2)
+        import numpy as np
+        from keras_blocks import build_classifier, fine_tune
+
+        images = np.random.uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+        labels = (np.arange(16) % 2).reshape(-1, 1)
+        model = build_classifier("mobilenet_v2", input_shape=(32, 32, 3), weights=None)
+        result = fine_tune(model, images, y=labels, batch_size=8, head_epochs=1,
+                           fine_tune_epochs=1, verbose=0)
         result.head.history["accuracy"], result.fine_tune.history["accuracy"]
         ```
     """
@@ -349,13 +356,24 @@ def fine_tune(
 
     Example:
         ```python
-        from keras_blocks import build_classifier, fine_tune
+        import tempfile
+        from keras_blocks import (build_classifier, fine_tune, make_pipeline,
+                                  make_synthetic_car_truck)
 
-        model = build_classifier("mobilenet_v2", input_shape=(96, 96, 3),
-                                 weights="mobilenet_v2_1.0_no_top.weights.h5")
+        # A tiny generated car/truck dataset; use your own folders the same way.
+        root = make_synthetic_car_truck(tempfile.mkdtemp() + "/cars", n_per_class=10,
+                                        image_size=32)
+        # Pixels in [0, 255]: the pretrained base's preprocessing is part of the model.
+        train_ds = make_pipeline(root / "train", image_size=32, batch_size=8, seed=0,
+                                 value_range=(0, 255))
+        valid_ds = make_pipeline(root / "valid", image_size=32, batch_size=8, shuffle=False,
+                                 value_range=(0, 255), class_names=train_ds.class_names)
+        # weights=None keeps this offline; real transfer learning starts from
+        # weights="imagenet" or the path of a weights file.
+        model = build_classifier("mobilenet_v2", input_shape=(32, 32, 3), weights=None)
         head_history, fine_tune_history = fine_tune(
-            model, train_ds, validation_data=valid_ds, head_epochs=2, fine_tune_epochs=2,
-            unfreeze=2, unit="blocks")
+            model, train_ds, validation_data=valid_ds, head_epochs=1, fine_tune_epochs=1,
+            unfreeze=2, unit="blocks", verbose=0)
         ```
     """
     owner = "fine_tune"

@@ -54,9 +54,13 @@ def plot_timeline(traces, *, title=None, path=None):
 
     Example:
         ```python
-        from keras_blocks import plot_timeline, trace_pipeline
+        import tempfile
+        from keras_blocks import make_synthetic_car_truck, plot_timeline, trace_pipeline
 
-        traces = [trace_pipeline("data/train", variant=v, steps=6)
+        # A small generated dataset; pass your own directory the same way.
+        root = make_synthetic_car_truck(tempfile.mkdtemp() + "/cars", n_per_class=20,
+                                        image_size=32)
+        traces = [trace_pipeline(root / "train", variant=v, image_size=64, steps=4)
                   for v in ("naive", "prefetch", "parallel_map")]
         plot_timeline(traces, path="timeline.png")
         ```
