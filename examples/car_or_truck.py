@@ -344,16 +344,14 @@ def draw_figures(model, history, phase_starts, images, labels, probabilities, fi
                  title):
     import numpy as np
 
-    import keras_blocks
     from keras_blocks import (
         find_base,
         plot_confusion_matrix,
         plot_feature_maps,
         plot_learning_curves,
         plot_predictions,
+        show_augmentations,
     )
-
-    show_augmentations = getattr(keras_blocks, "show_augmentations", _augmentation_grid)
 
     plot_learning_curves(history, phase_starts=phase_starts, title=title,
                          path=figures / "learning_curves.png")
@@ -375,27 +373,6 @@ def draw_figures(model, history, phase_starts, images, labels, probabilities, fi
     show_augmentations(augmenter, images[pick[0]], n=16, path=figures / "augmented.png")
     plot_feature_maps(base, images[pick[0]], title=f"{title}: what the base sees",
                       path=figures / "feature_maps.png")
-
-
-def _augmentation_grid(layer, image, n=16, path=None):
-    """4x4 augmented copies of one image (used until keras_blocks.show_augmentations)."""
-    import keras
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    batch = np.repeat(np.asarray(image, "float32")[None], n, axis=0)
-    copies = keras.ops.convert_to_numpy(layer(batch, training=True))
-    columns = 4
-    rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, copy in zip(axes.ravel(), copies, strict=False):
-        ax.imshow(np.clip(copy / 255.0, 0, 1))
-    fig.suptitle("augmented copies of one training image", fontweight="bold")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- commands

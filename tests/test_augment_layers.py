@@ -33,14 +33,17 @@ LAYERS = [
 @pytest.mark.parametrize("cls, kwargs, value_range", LAYERS,
                          ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(LAYERS)])
 def test_shared_checks(cls, kwargs, value_range, tmp_path):
+    # No weights; every augmentation layer owns one seed generator.
     run_layer_checks(cls, kwargs, (3, 13, 17, 3), tmp_path, training_differs=True,
-                     input_range=value_range)
+                     input_range=value_range, expected_weights=(0, 0),
+                     expected_seed_generators=1)
 
 
 def test_resized_crop_shared_checks_and_sizes(tmp_path):
     run_layer_checks(kba.RandomResizedCrop, {"height": 9, "width": 11, "seed": 0},
                      (2, 15, 13, 3), tmp_path, expected_output_shape=(2, 9, 11, 3),
-                     training_differs=True)
+                     training_differs=True, expected_weights=(0, 0),
+                     expected_seed_generators=1)
     # Inference: the central box of the output's aspect ratio, resized; identity when the
     # sizes already match.
     x = np.random.rand(2, 12, 12, 3).astype("float32")
@@ -103,7 +106,10 @@ def test_each_sample_gets_its_own_parameters(layer):
     image = np.random.default_rng(0).integers(0, 256, (1, 16, 16, 3)).astype("float32")
     out = to_numpy(layer(np.repeat(image, 6, axis=0)))
     distinct = {out[i].tobytes() for i in range(6)}
-    assert len(distinct) >= 4
+    # Continuous parameters: six copies, six different images. RandAugment also draws
+    # ops without a magnitude (identity, equalize, auto_contrast), so two of its samples
+    # can coincide by chance (about 1 in 200 per pair): one coincidence is allowed there.
+    assert len(distinct) >= (5 if isinstance(layer, kba.RandAugment) else 6), len(distinct)
 
 
 def test_the_stream_advances_and_differs_by_seed():

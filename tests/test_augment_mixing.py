@@ -81,6 +81,7 @@ def test_identity_at_inference_reproducible_and_dict_format(cls):
     np.testing.assert_array_equal(to_numpy(out["labels"]), labels)
     a = cls(seed=3)({"images": images, "labels": labels})
     b = cls(seed=3)({"images": images, "labels": labels})
+    np.testing.assert_array_equal(to_numpy(a["images"]), to_numpy(b["images"]))
     np.testing.assert_array_equal(to_numpy(a["labels"]), to_numpy(b["labels"]))
     assert not np.array_equal(to_numpy(a["images"]), images)
     check_config_round_trip(cls(alpha=0.4, num_classes=5, seed=2))

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from keras_blocks import benchmark_pipeline, plot_timeline, trace_pipeline
+from tests.figures import assert_figure
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def test_plot_timeline_draws_and_saves(tiny_dir, tmp_path):
     ]
     fig = plot_timeline(traces, title="t", path=tmp_path / "out" / "timeline.png")
     assert len(fig.axes) == 2
-    assert (tmp_path / "out" / "timeline.png").stat().st_size > 1000
+    # Two lanes, 9 x 4.4 inches at 110 dpi, less the margins `bbox_inches="tight"` trims.
+    assert_figure(tmp_path / "out" / "timeline.png", min_size=(800, 400))
     with pytest.raises(ValueError, match="must be a dict with 'events'"):
         plot_timeline([{"variant": "x"}])
     with pytest.raises(ValueError, match="stage one of"):

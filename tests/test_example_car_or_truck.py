@@ -12,10 +12,23 @@ import pytest
 
 import keras_blocks  # noqa: F401  (registers the layers for safe loading)
 from keras_blocks import make_synthetic_car_truck
+from tests.figures import assert_figure
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "car_or_truck.py"
 FIGURES = ("learning_curves", "confusion_matrix", "predictions", "augmented", "feature_maps")
+# The smallest (width, height) in pixels of each figure, as `bbox_inches="tight"` trims
+# it; `augmented` has an exact size (show_augmentations: 4 x 4 cells of 2 inches, 100 dpi).
+FIGURE_MIN_SIZES = {"learning_curves": (1000, 380), "confusion_matrix": (300, 300),
+                    "predictions": (1200, 200), "augmented": (800, 800),
+                    "feature_maps": (1200, 600)}
+
+
+def _assert_figures(run):
+    assert set(FIGURE_MIN_SIZES) == set(FIGURES)
+    for name in FIGURES:
+        assert_figure(run / "figures" / f"{name}.png", min_size=FIGURE_MIN_SIZES[name],
+                      size=(800, 800) if name == "augmented" else None)
 
 
 def _load_example():
@@ -69,8 +82,7 @@ def test_train_custom_writes_every_output(trained_custom):
     run = trained_custom
     for name in ("model.keras", "history.json", "metrics.json"):
         assert (run / name).is_file(), name
-    for name in FIGURES:
-        assert (run / "figures" / f"{name}.png").stat().st_size > 1000, name
+    _assert_figures(run)
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == len(history["val_accuracy"]) == 1
     metrics = json.loads((run / "metrics.json").read_text())
@@ -140,8 +152,7 @@ def test_train_transfer_two_phases(tiny_data, tmp_path, weights_dir):
     run = out / "transfer"
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == 2 and history["phase_starts"] == [1]
-    for name in FIGURES:
-        assert (run / "figures" / f"{name}.png").is_file(), name
+    _assert_figures(run)
     model = keras.saving.load_model(run / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 1)
 

@@ -5,10 +5,16 @@ from keras_blocks import registry
 
 
 def test_names_resolve_to_layers():
-    assert isinstance(registry.get_activation("relu6"), keras.layers.Layer)
+    relu6 = registry.get_activation("relu6")
+    assert isinstance(relu6, keras.layers.Layer)
+    values = keras.ops.convert_to_numpy(relu6(keras.ops.convert_to_tensor([-1.0, 3.0, 8.0])))
+    assert values.tolist() == [0.0, 3.0, 6.0]
     assert isinstance(registry.get_norm("batch", 8), keras.layers.BatchNormalization)
-    group = registry.get_norm("group", 24)
-    assert 24 % group.groups == 0
+    # Group norm: the largest group count <= 32 that divides the channels.
+    for channels, groups in ((24, 24), (40, 20), (64, 32), (7, 7), (37, 1)):
+        group = registry.get_norm("group", channels)
+        assert isinstance(group, keras.layers.GroupNormalization)
+        assert group.groups == groups, (channels, group.groups)
     assert isinstance(registry.get_pool("avg"), keras.layers.AveragePooling2D)
     assert registry.get_norm(None) is None and registry.get_pool(None) is None
 

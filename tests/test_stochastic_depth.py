@@ -15,15 +15,15 @@ def _drop_indicators(layer, n, shape=(3, 2, 4)):
 
 
 @pytest.mark.parametrize(
-    "kwargs, shape, training_differs, jit",
+    "kwargs, shape, training_differs, seeds",
     [
-        ({"rate": 0.5, "seed": 3}, (8, 5, 7, 3), True, True),
-        ({"rate": 0.0}, (2, 5, 7, 3), False, False),
+        ({"rate": 0.5, "seed": 3}, (8, 5, 7, 3), True, 1),
+        ({"rate": 0.0}, (2, 5, 7, 3), False, 0),  # nothing to draw: no seed generator
     ],
 )
-def test_shared_checks(kwargs, shape, training_differs, jit, tmp_path):
+def test_shared_checks(kwargs, shape, training_differs, seeds, tmp_path):
     run_layer_checks(StochasticDepth, kwargs, shape, tmp_path, training_differs=training_differs,
-                     check_jit=jit)
+                     expected_weights=(0, 0), expected_seed_generators=seeds)
 
 
 @given(rate=st.floats(0.05, 0.9), seed=st.integers(0, 2**16))
@@ -100,12 +100,29 @@ def test_mixed_precision_keeps_the_exact_scale():
 def test_works_inside_a_traced_training_step_with_an_unknown_batch_size():
     # The second batch size makes Keras retrace with a `None` batch dimension.
     # (The XLA-compiled step is in the shared checks.)
-    layer = StochasticDepth(0.5, seed=3)
+    # The model is `w . drop_path(x)` with x = ones and a target of 0: a sample's output
+    # is d * sum(w), d in {0, 1 / (1 - rate) = 2} its draw, so each SGD step scales sum(w)
+    # by exactly 1 - 8 * lr * mean(d**2) over the batch. A twin layer with the same seed
+    # replays the draws eagerly, on the batch sizes `fit` uses (7, 7, 7, then 3).
+    rate, lr, batch_size, n = 0.5, 0.01, 7, 24
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
-    model.compile("sgd", "mse", jit_compile=False)
-    x = np.ones((24, 4), "float32")
-    model.fit(x, np.ones((24, 1)), batch_size=7, epochs=1, verbose=0)  # last batch of 3
+    dense = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")
+    model = keras.Model(inputs, dense(StochasticDepth(rate, seed=3)(inputs)))
+    model.compile(keras.optimizers.SGD(lr), "mse", jit_compile=False)
+    model.fit(np.ones((n, 4), "float32"), np.zeros((n, 1), "float32"), batch_size=batch_size,
+              epochs=1, verbose=0)
+
+    twin = StochasticDepth(rate, seed=3)
+    total, identity = 4.0, 4.0
+    for size in (7, 7, 7, 3):
+        _, y = _drop_indicators(twin, size, shape=(4,))
+        assert set(np.unique(y)) <= {0.0, 2.0}
+        total *= 1.0 - 8.0 * lr * np.mean(y[:, 0] ** 2)
+        identity *= 1.0 - 8.0 * lr  # what a layer left as the identity would give
+    # The four weights stay equal, and their sum is the one the replayed draws give.
+    np.testing.assert_allclose(to_numpy(dense.kernel)[:, 0], np.full(4, total / 4), rtol=1e-5)
+    # The drops mattered: the layer was not the identity in the traced step.
+    assert abs(total - identity) > 1e-3, (total, identity)
 
 
 @pytest.mark.parametrize(

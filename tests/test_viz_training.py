@@ -21,6 +21,7 @@ from keras_blocks import (
     plot_predictions,
     pretrained_base,
 )
+from tests.figures import assert_figure
 
 HISTORY = {
     "loss": [0.7, 0.5, 0.4, 0.35],
@@ -33,7 +34,8 @@ HISTORY = {
 
 def test_learning_curves_draw_the_values(tmp_path):
     fig = plot_learning_curves(HISTORY, path=tmp_path / "c" / "curves.png")
-    assert (tmp_path / "c" / "curves.png").stat().st_size > 1000
+    # Two 5.5 x 4 inch panels at 110 dpi, less the margins `bbox_inches="tight"` trims.
+    assert_figure(tmp_path / "c" / "curves.png", min_size=(1000, 380))
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_title() == "Loss" and acc_ax.get_title() == "Accuracy"
     np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), HISTORY["loss"])
@@ -51,9 +53,18 @@ def test_learning_curves_take_a_keras_history_and_a_json_file(tmp_path):
     x, y = np.random.rand(16, 2), np.random.randint(0, 2, (16, 1))
     history = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0)
     fig = plot_learning_curves(history)
-    assert fig.axes[1].get_title() == "Binary accuracy"
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Binary accuracy"]
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), history.history["loss"])
+    np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(),
+                               history.history["val_binary_accuracy"])
     (tmp_path / "h.json").write_text(json.dumps(HISTORY))
-    plot_learning_curves(json.loads((tmp_path / "h.json").read_text()), metric=None)
+    fig = plot_learning_curves(json.loads((tmp_path / "h.json").read_text()), metric=None)
+    (loss_ax,) = fig.axes  # metric=None: the loss chart alone
+    assert loss_ax.get_title() == "Loss"
+    np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), HISTORY["loss"])
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), HISTORY["val_loss"])
+    # "phase_starts" came through the JSON file: the dashed line between epochs 2 and 3.
+    assert any(list(line.get_xdata()) == [2.5, 2.5] for line in loss_ax.lines)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +107,7 @@ def test_plot_confusion_matrix_titles_the_accuracy(tmp_path):
     assert fig.axes[0].get_title() == "accuracy 75.00% (4 images)"
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts == ["1\n50.0%", "1\n50.0%", "0\n0.0%", "2\n100.0%"]
-    assert (tmp_path / "cm.png").exists()
+    assert_figure(tmp_path / "cm.png", min_size=(300, 300))  # 3.5 inches square at 110 dpi
 
 
 def test_plot_predictions_marks_mistakes_in_red():
@@ -132,6 +143,7 @@ def test_feature_maps_of_a_custom_base(tmp_path):
     # one row per block (3), each: the image and 3 channels
     assert len(fig.axes) == 3 * 4
     assert fig.axes[4].get_title() == f"{base.layers[1].name}\n8x8x64"
+    assert_figure(tmp_path / "f.png", min_size=(500, 400))  # 6.4 x 5.1 inches at 110 dpi
     with pytest.raises(ValueError, match="not layers of"):
         plot_feature_maps(base, image, ["nope"])
     with pytest.raises(ValueError, match="image"):
@@ -142,7 +154,7 @@ def test_feature_maps_look_inside_a_pretrained_base():
     base = pretrained_base("mobilenet_v2", weights=None, input_shape=(32, 32, 3))
     fig = plot_feature_maps(base, np.zeros((32, 32, 3)), n_layers=3, channels=2)
     titles = [ax.get_title() for ax in fig.axes[::3]]
-    assert len(titles) == 3
+    assert len(titles) == 3 and len(set(titles)) == 3  # three different layers
     assert all(
         name.split("\n")[0] in {layer.name for layer in base.layers[-1].layers} for name in titles
     )

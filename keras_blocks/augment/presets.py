@@ -70,6 +70,3 @@ def heavy(seed=None, value_range=(0, 255), **kwargs):
         RandAugment(num_ops=2, magnitude=0.5, value_range=value_range, seed=s[1]),
         RandomErasing(0.25, value_range=value_range, seed=s[2]),
     ], **kwargs)
-
-
-PRESETS = ("course", "light", "medium", "heavy")
