@@ -8,6 +8,7 @@ from keras_blocks import (
     InferenceMode,
     build_classifier,
     compile_classifier,
+    find_base,
     pretrained_base,
     registry,
 )
@@ -292,3 +293,109 @@ def test_bad_shapes_and_arguments():
         build_classifier(base, augmentation=lambda x: x)
     with pytest.raises(ValueError, match=r"`pooling=None` expects already pooled rank-2"):
         build_classifier(base, head={"name": "dense", "pooling": None})
+
+
+# ----------------------------------------------------------------------------------------
+# The Classifier model: it knows its parts, compiles from its head, saves and loads whole.
+
+
+def _small_base(size=16):
+    from keras_blocks import build_conv_net
+
+    return build_conv_net([{"name": "conv", "filters": 4, "norm": "batch"}],
+                          input_shape=(size, size, 3))
+
+
+@pytest.mark.parametrize(
+    "head, loss_type, from_logits, metric_type",
+    [
+        ({"name": "dense"}, keras.losses.BinaryCrossentropy, False, keras.metrics.BinaryAccuracy),
+        ({"name": "dense", "num_classes": 3}, keras.losses.SparseCategoricalCrossentropy,
+         False, keras.metrics.SparseCategoricalAccuracy),
+        ({"name": "dense", "num_classes": 3, "output_activation": None},
+         keras.losses.SparseCategoricalCrossentropy, True,
+         keras.metrics.SparseCategoricalAccuracy),
+        ({"name": "dense", "output_activation": None}, keras.losses.BinaryCrossentropy, True,
+         keras.metrics.BinaryAccuracy),
+    ],
+)
+def test_compile_without_arguments_follows_the_head(head, loss_type, from_logits,
+                                                    metric_type):
+    from keras_blocks import Classifier
+
+    model = build_classifier(_small_base(), head=head)
+    assert isinstance(model, Classifier)
+    model.compile()
+    assert type(model.loss) is loss_type
+    assert model.loss.get_config()["from_logits"] is from_logits
+    x = _pixels((4, 16, 16, 3))
+    y = np.array([0, 1, 0, 1]).reshape(-1, 1) if head.get("num_classes", 1) == 1 else \
+        np.array([0, 1, 2, 1])
+    model.fit(x, y, epochs=1, verbose=0)
+    accuracy = [m for m in model.metrics[1].metrics if m.name == "accuracy"]
+    assert len(accuracy) == 1 and type(accuracy[0]) is metric_type
+    if metric_type is keras.metrics.BinaryAccuracy:
+        assert accuracy[0].threshold == (0.0 if from_logits else 0.5)
+
+
+def test_classifier_knows_its_parts_and_keeps_them_through_saving(tmp_path):
+    from keras_blocks import Classifier, RandomFlip
+
+    flip = RandomFlip("horizontal", seed=0)
+    model = build_classifier("mobilenet_v2", head={"name": "dense", "units": (4,)},
+                             augmentation=flip, input_shape=(32, 32, 3), weights=None)
+    assert model.augmentation is flip
+    assert model.base.name == "pretrained_mobilenet_v2"
+    assert isinstance(model.head, DenseHead) and model.head.units == (4,)
+    assert isinstance(model.preprocessing, keras.layers.Layer)
+    assert model.base_inference is True
+    assert find_base(model) is model.base
+    model.compile(learning_rate=1e-3)
+    x = _pixels((2, 32, 32, 3))
+    model.fit(x, np.array([[0], [1]]), epochs=1, verbose=0)
+    path = tmp_path / "classifier.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, Classifier)
+    assert loaded.base.name == model.base.name and loaded.head.units == (4,)
+    assert isinstance(loaded.augmentation, RandomFlip) and loaded.base_inference is True
+    assert isinstance(loaded.loss, keras.losses.BinaryCrossentropy)  # compiled as saved
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
+    # A loaded classifier fine-tunes without searching for its base.
+    assert loaded.unfreeze_top(2, unit="blocks") == ["block_16", "Conv"]
+
+
+def test_custom_base_classifier_has_no_preprocessing_and_trains_normally():
+    model = build_classifier(_small_base(), head="dense")
+    assert model.preprocessing is None and model.base_inference is False
+    assert model.augmentation is None
+
+
+def test_fine_tune_method_uses_the_models_base():
+    model = build_classifier("mobilenet_v2", input_shape=(32, 32, 3), weights=None)
+    x = _pixels((8, 32, 32, 3))
+    y = (np.arange(8) % 2).reshape(-1, 1)
+    history = model.fine_tune(x, y=y, batch_size=8, head_epochs=1, fine_tune_epochs=1,
+                              unfreeze=1, unit="blocks", verbose=0)
+    assert len(history.head.history["loss"]) == 1
+    assert len(history.fine_tune.history["loss"]) == 1
+    trainable = {w.path.split("/")[-2] for w in model.base.trainable_weights}
+    assert trainable == {"Conv_1"}, trainable  # only the top unit trains (BN frozen)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"base": "conv_net", "head": DenseHead()}, "`base` must be a Keras layer"),
+        ({"head": None}, "`head` must be a Keras layer"),
+        ({"head": DenseHead(), "augmentation": "flip"}, "`augmentation` must be None"),
+        ({"head": DenseHead(), "base_inference": 1}, "`base_inference` must be True or"),
+        ({"head": DenseHead(), "input_shape": (8, 8, 3)}, "does not match the base"),
+    ],
+)
+def test_classifier_bad_arguments_are_named(kwargs, message):
+    from keras_blocks import Classifier
+
+    kwargs = {"base": _small_base(), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Classifier(**kwargs)

@@ -1,6 +1,6 @@
 """Builders: custom convnets stacked from blocks, published architectures, classifiers."""
 
-from keras_blocks.models.classifier import build_classifier, compile_classifier
+from keras_blocks.models.classifier import Classifier, build_classifier, compile_classifier
 from keras_blocks.models.conv_net import build_conv_net, course_conv_net, make_block_specs
 from keras_blocks.models.fine_tune import find_base, fine_tune, unfreeze_top
 from keras_blocks.models.inference_mode import InferenceMode
@@ -10,6 +10,7 @@ from keras_blocks.models.pretrained import pretrained_base
 from keras_blocks.models.squeezenet import squeezenet_base
 
 __all__: list[str] = [
+    "Classifier",
     "ImagePreprocessing",
     "InferenceMode",
     "build_classifier",

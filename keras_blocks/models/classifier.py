@@ -1,4 +1,4 @@
-"""Classifier assembly: inputs, augmentation, base, head; and a compile helper."""
+"""The Classifier model (augmentation, base, head), its builder and its compile defaults."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def build_classifier(
             `pretrained_base`), no for other models.
 
     Returns:
-        A `keras.Model` from raw images (for pretrained bases, pixels in [0, 255]) to the
-        head's outputs.
+        A [`Classifier`][keras_blocks.Classifier] (a `keras.Model`) from raw images (for
+        pretrained bases, pixels in [0, 255]) to the head's outputs, with `.base`,
+        `.head`, `.augmentation` and `.preprocessing`.
 
     Raises:
         ValueError: an unknown base, head or augmentation name (listing the valid ones),
@@ -73,7 +74,8 @@ def build_classifier(
             "mobilenet_v2", head={"name": "dense", "units": (64,), "dropout": 0.2},
             augmentation=keras.layers.RandomFlip("horizontal"),
             input_shape=(96, 96, 3), weights=None)
-        compile_classifier(model)  # binary crossentropy for the one-class head
+        model.compile()  # binary crossentropy for the one-class head
+        model.base.name  # 'pretrained_mobilenet_v2'
         ```
     """
     from_name = isinstance(base, str | dict)
@@ -112,18 +114,150 @@ def build_classifier(
         )
     augmentation_layer = _augmentation_layer(augmentation)
 
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
-    if augmentation_layer is not None:
-        x = augmentation_layer(x)
-    if base_inference:
-        # Not `base(x, training=False)`: Keras 3 functional models override that with
-        # the outer call's `training` (see InferenceMode).
-        x = InferenceMode(base, name=f"inference_{base.name}")(x)
-    else:
-        x = base(x)
-    outputs = head_layer(x)
-    return keras.Model(inputs, outputs, name=name)
+    return Classifier(base, head_layer, augmentation=augmentation_layer,
+                      base_inference=base_inference, input_shape=input_shape, name=name)
+
+
+@keras.saving.register_keras_serializable(package="keras_blocks")
+class Classifier(keras.Model):
+    """A convolutional classifier that knows its parts: `augmentation -> base -> head`.
+
+    The course's two-part model as a `keras.Model`: `.base` extracts features, `.head`
+    classifies them, `.augmentation` (active only in training) comes first and
+    `.preprocessing` is the pretrained base's own input scaling (or `None`). Because the
+    model holds its parts, nothing has to search for them: `compile()` picks the loss and
+    accuracy from `.head`, and `fine_tune(...)` / `unfreeze_top(...)` work on `.base`. It
+    saves to `.keras` and loads (with `safe_mode=True`) as a `Classifier` that still
+    knows its parts.
+
+    Usually made with [`build_classifier`][keras_blocks.build_classifier], which also
+    resolves names (`"mobilenet_v2"`, `"dense"`) and checks the input shape.
+
+    Args:
+        base: the feature extractor, a Keras model or layer.
+        head: the classifying layer (for example a
+            [`DenseHead`][keras_blocks.DenseHead]); `compile()` reads its `num_classes`,
+            `from_logits` and `final_activation`.
+        augmentation: a layer applied to the images first, or `None`.
+        base_inference: run the base in inference mode (wrapped in
+            [`InferenceMode`][keras_blocks.InferenceMode]), as pretrained bases should.
+        input_shape: `(height, width, channels)` of the images.
+        **kwargs: `keras.Model` arguments (`name`, `trainable`).
+
+    Example:
+        ```python
+        from keras_blocks import Classifier, DenseHead, build_conv_net
+
+        base = build_conv_net([{"name": "conv", "filters": 8}], input_shape=(32, 32, 3))
+        model = Classifier(base, DenseHead(num_classes=3), input_shape=(32, 32, 3))
+        model.compile()  # sparse categorical crossentropy and accuracy, from the head
+        model.head.num_classes  # 3
+        ```
+    """
+
+    def __init__(self, base, head, augmentation=None, base_inference=False,
+                 input_shape=None, **kwargs):
+        for argument, value in (("base", base), ("head", head)):
+            if not isinstance(value, keras.layers.Layer):
+                raise ValueError(
+                    f"Classifier: `{argument}` must be a Keras layer or model; got {value!r} "
+                    f"(type {type(value).__name__})."
+                )
+        if augmentation is not None and not isinstance(augmentation, keras.layers.Layer):
+            raise ValueError(
+                f"Classifier: `augmentation` must be None or a Keras layer; got "
+                f"{augmentation!r} (type {type(augmentation).__name__})."
+            )
+        if not isinstance(base_inference, bool):
+            raise ValueError(
+                f"Classifier: `base_inference` must be True or False; got {base_inference!r}."
+            )
+        input_shape = _resolve_input_shape(base, input_shape, owner="Classifier")
+        inputs = keras.Input(shape=input_shape, name="image")
+        x = inputs
+        if augmentation is not None:
+            x = augmentation(x)
+        # Not `base(x, training=False)`: Keras 3 functional models override that with the
+        # outer call's `training` (see InferenceMode).
+        runner = InferenceMode(base, name=f"inference_{base.name}") if base_inference else base
+        outputs = head(runner(x))
+        super().__init__(inputs, outputs, **kwargs)
+        self.base = base
+        self.head = head
+        self.augmentation = augmentation
+        self.base_inference = base_inference
+        self.image_shape = tuple(input_shape)
+
+    @property
+    def preprocessing(self):
+        """The pretrained base's input preprocessing layer, or `None`."""
+        layers = self.base.layers if isinstance(self.base, keras.Model) else []
+        found = [layer for layer in layers if isinstance(layer, ImagePreprocessing)]
+        return found[0] if found else None
+
+    def compile(self, optimizer="adam", loss="auto", metrics="auto", *, learning_rate=None,
+                sparse_labels=True, **kwargs):
+        """Compiles with the loss and accuracy the head calls for.
+
+        `loss="auto"`: binary crossentropy for a one-class (sigmoid) head, categorical
+        crossentropy (sparse for integer labels) for several classes, `from_logits=True`
+        when the head outputs logits. `metrics="auto"` (or `"accuracy"` in a list): the
+        accuracy that fits the head (logits thresholded at 0). See
+        [`compile_classifier`][keras_blocks.compile_classifier] for every argument.
+        """
+        loss, metrics = _head_loss_and_metrics(
+            self.head, loss, metrics, sparse_labels, owner="Classifier.compile"
+        )
+        super().compile(optimizer=make_optimizer(optimizer, learning_rate), loss=loss,
+                        metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        # A loaded model is compiled as it was saved: the resolved loss, metrics and
+        # optimizer, not the "auto" defaults.
+        config = keras.saving.deserialize_keras_object(config)
+        keras.Model.compile(self, **config)
+        if self.built and getattr(self, "optimizer", None) is not None:
+            self.optimizer.build(self.trainable_variables)
+
+    def unfreeze_top(self, count=None, unit="layers", freeze_batchnorm=True):
+        """Unfreezes the top `count` layers or blocks of `.base`; see
+        [`unfreeze_top`][keras_blocks.unfreeze_top]."""
+        from keras_blocks.models.fine_tune import unfreeze_top
+
+        return unfreeze_top(self, count, unit=unit, base=self.base,
+                            freeze_batchnorm=freeze_batchnorm)
+
+    def fine_tune(self, train_data, validation_data=None, **kwargs):
+        """Trains the head, then the top of `.base`; see
+        [`fine_tune`][keras_blocks.fine_tune] for every argument."""
+        from keras_blocks.models.fine_tune import fine_tune
+
+        kwargs.setdefault("base", self.base)
+        return fine_tune(self, train_data, validation_data, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "base": keras.saving.serialize_keras_object(self.base),
+            "head": keras.saving.serialize_keras_object(self.head),
+            "augmentation": None
+            if self.augmentation is None
+            else keras.saving.serialize_keras_object(self.augmentation),
+            "base_inference": self.base_inference,
+            "input_shape": list(self.image_shape),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("base", "head", "augmentation"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
+        config["input_shape"] = tuple(config["input_shape"])
+        return cls(**config)
 
 
 def _is_pretrained(base) -> bool:
@@ -132,7 +266,7 @@ def _is_pretrained(base) -> bool:
     )
 
 
-def _resolve_input_shape(base, input_shape):
+def _resolve_input_shape(base, input_shape, owner="build_classifier"):
     base_shape = None
     if isinstance(base, keras.Model):
         try:
@@ -142,7 +276,7 @@ def _resolve_input_shape(base, input_shape):
     if input_shape is None:
         if base_shape is None:
             raise ValueError(
-                "build_classifier: `input_shape` is required when the base is a layer or "
+                f"{owner}: `input_shape` is required when the base is a layer or "
                 "a model without a defined input; got input_shape=None."
             )
         return base_shape
@@ -153,7 +287,7 @@ def _resolve_input_shape(base, input_shape):
         or not all(d is None or (isinstance(d, int) and d > 0) for d in input_shape)
     ):
         raise ValueError(
-            "build_classifier: `input_shape` must be (height, width, channels) with "
+            f"{owner}: `input_shape` must be (height, width, channels) with "
             f"positive integers (height and width may be None); got {input_shape!r}."
         )
     input_shape = tuple(input_shape)
@@ -165,7 +299,7 @@ def _resolve_input_shape(base, input_shape):
         ]
         if clash:
             raise ValueError(
-                f"build_classifier: input_shape={input_shape} does not match the base's "
+                f"{owner}: input_shape={input_shape} does not match the base's "
                 f"input shape {base_shape}. Build the base for this input shape, or leave "
                 "input_shape=None to use the base's."
             )
@@ -291,6 +425,10 @@ def compile_classifier(
 ) -> keras.Model:
     """Compiles a classifier with the loss and accuracy its head calls for.
 
+    For a [`Classifier`][keras_blocks.Classifier] this is `model.compile(...)`; other
+    models are searched for their head (the last layer with `num_classes` and
+    `from_logits`).
+
     Unless `loss` is given, the loss comes from the head (see
     [`classification_loss`][keras_blocks.models.classifier.classification_loss]):
     binary crossentropy for one class (labels 0/1), categorical crossentropy for
@@ -326,21 +464,38 @@ def compile_classifier(
         compile_classifier(model, learning_rate=1e-3)  # sparse categorical crossentropy
         ```
     """
-    if not isinstance(sparse_labels, bool):
-        raise ValueError(
-            f"compile_classifier: `sparse_labels` must be True or False; got {sparse_labels!r}."
-        )
+    if isinstance(model, Classifier):
+        model.compile(optimizer, loss=loss, metrics=metrics, learning_rate=learning_rate,
+                      sparse_labels=sparse_labels, **compile_kwargs)
+        return model
     head = find_head(model)
-    if loss is None and head is None:
+    if head is None and loss is None:
         raise ValueError(
             f"compile_classifier: model {model.name!r} has no head (a layer with "
             "`num_classes` and `from_logits`, such as DenseHead) to pick the loss from; "
             "pass `loss=`."
         )
+    loss, metrics = _head_loss_and_metrics(head, loss, metrics, sparse_labels)
+    model.compile(
+        optimizer=make_optimizer(optimizer, learning_rate),
+        loss=loss,
+        metrics=metrics,
+        **compile_kwargs,
+    )
+    return model
+
+
+def _head_loss_and_metrics(head, loss, metrics, sparse_labels, owner="compile_classifier"):
+    """The loss (`None`/"auto": the head's) and metrics ("accuracy" made to fit the head)."""
+    if not isinstance(sparse_labels, bool):
+        raise ValueError(
+            f"{owner}: `sparse_labels` must be True or False; got {sparse_labels!r}."
+        )
+    auto_loss = loss is None or (isinstance(loss, str) and loss == "auto")
     kind = logits = None
     if head is not None:
         logits = bool(head.from_logits)
-        if loss is None:
+        if auto_loss:
             kind = _output_kind(head)
             loss = classification_loss(head, sparse_labels)
         else:
@@ -348,21 +503,15 @@ def compile_classifier(
                 kind = _output_kind(head)
             except ValueError:
                 kind = None
-    if metrics is None:
+    if metrics is None or (isinstance(metrics, str) and metrics == "auto"):
         metrics = ["accuracy"]
-    resolved_metrics = []
+    resolved = []
     for metric in metrics:
         if isinstance(metric, str) and metric.lower() in ("accuracy", "acc") and kind:
-            resolved_metrics.append(_accuracy(kind, logits, sparse_labels))
+            resolved.append(_accuracy(kind, logits, sparse_labels))
         else:
-            resolved_metrics.append(metric)
-    model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate),
-        loss=loss,
-        metrics=resolved_metrics,
-        **compile_kwargs,
-    )
-    return model
+            resolved.append(metric)
+    return loss, resolved
 
 
 def make_optimizer(optimizer="adam", learning_rate=None):

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import keras
 
 from keras_blocks import _validation as check
-from keras_blocks.models.classifier import compile_classifier, make_optimizer
+from keras_blocks.models.classifier import Classifier, compile_classifier, make_optimizer
 from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.preprocessing import ImagePreprocessing
 
@@ -32,7 +32,8 @@ _BLOCK_PATTERNS = tuple(
 def find_base(model: keras.Model) -> keras.Model:
     """The base (feature extractor) inside a classifier.
 
-    The base is the nested model built by
+    A [`Classifier`][keras_blocks.Classifier] knows its base (`model.base`). For other
+    models, the base is the nested model built by
     [`pretrained_base`][keras_blocks.pretrained_base] (it holds an
     `ImagePreprocessing` layer); failing that, the only nested model. A model with
     neither is its own base.
@@ -52,6 +53,8 @@ def find_base(model: keras.Model) -> keras.Model:
         find_base(model).name  # 'pretrained_mobilenet_v2'
         ```
     """
+    if isinstance(model, Classifier):
+        return model.base
     if isinstance(model, InferenceMode):
         return find_base(model.layer)
     if any(isinstance(layer, ImagePreprocessing) for layer in model.layers):

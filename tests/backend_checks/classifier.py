@@ -67,6 +67,16 @@ def build():
     )
 
 
+def _check_parts(loaded):
+    """A loaded classifier is a Classifier that knows its base, head and augmentation."""
+    from keras_blocks import Classifier, DenseHead, RandomFlip
+
+    assert isinstance(loaded, Classifier), type(loaded)
+    assert isinstance(loaded.head, DenseHead) and loaded.head.units == (8,), loaded.head
+    assert isinstance(loaded.augmentation, RandomFlip), loaded.augmentation
+    assert loaded.base.name == "conv_net" and loaded.preprocessing is None, loaded.base
+
+
 def _predict(model, probe):
     import keras
 
@@ -76,7 +86,7 @@ def _predict(model, probe):
 def run_on_backend(folder) -> dict:
     import keras
 
-    from keras_blocks import compile_classifier
+    from keras_blocks import Classifier
 
     folder = pathlib.Path(folder)
     backend = keras.backend.backend()
@@ -84,7 +94,9 @@ def run_on_backend(folder) -> dict:
     probe = np.load(folder / "probe.npy")
 
     model = build()
-    compile_classifier(model, learning_rate=1e-2)
+    assert isinstance(model, Classifier), type(model)
+    model.compile(learning_rate=1e-2)  # the loss follows the head
+    assert isinstance(model.loss, keras.losses.BinaryCrossentropy), model.loss
     before = [np.array(w) for w in model.get_weights()]
     history = model.fit(pipeline(folder), epochs=1, verbose=0)
     losses = history.history["loss"]
@@ -106,6 +118,7 @@ def run_on_backend(folder) -> dict:
             continue
         expected = np.load(folder / f"{source}.predictions.npy")
         loaded = keras.saving.load_model(path, safe_mode=True)
+        _check_parts(loaded)
         actual = _predict(loaded, probe)
         difference = float(np.max(np.abs(actual - expected)))
         assert difference <= ATOL, (
@@ -128,5 +141,6 @@ def check_saved_by_others(folder, backends) -> dict:
     for source in backends:
         expected = np.load(folder / f"{source}.predictions.npy")
         loaded = keras.saving.load_model(folder / f"{source}.keras", safe_mode=True)
+        _check_parts(loaded)
         differences[source] = float(np.max(np.abs(_predict(loaded, probe) - expected)))
     return differences

@@ -164,6 +164,12 @@ BASE_CLASSES: dict[str, str] = {
     "GeometricLayer": "base class of the geometric (affine) augmentation layers",
 }
 
+# Public models: layers too, but whole networks with their own backend check.
+MODELS: dict[str, str] = {
+    "Classifier": "trained, saved and loaded on every backend by "
+                  "tests/backend_checks/classifier.py",
+}
+
 # Configurations that matter across backends beyond the representative one, by label
 # "Layer[what]": they run on every backend like the entries above.
 EXTRA_CASES: dict[str, tuple[str, LayerCase]] = {
@@ -179,7 +185,8 @@ EXTRA_CASES: dict[str, tuple[str, LayerCase]] = {
 
 def cases_for(layers) -> dict[str, tuple[str, LayerCase | None]]:
     """label -> (layer name, case or None when the layer has no entry), extras last."""
-    cases = {name: (name, LAYER_CASES.get(name)) for name in layers if name not in BASE_CLASSES}
+    cases = {name: (name, LAYER_CASES.get(name)) for name in layers
+             if name not in BASE_CLASSES and name not in MODELS}
     cases.update({label: extra for label, extra in EXTRA_CASES.items() if extra[0] in layers})
     return cases
 
