@@ -29,20 +29,29 @@ accuracy; loads with safe_mode=True once keras_blocks is imported), history.json
 metrics.json and figures/ (learning curves, confusion matrix, prediction grid, augmented
 samples, feature maps). Files are written to a temporary folder and moved into place only
 when the run succeeds, so a failed or interrupted run leaves nothing half-written.
+
+Bad input: a bad flag value, path or file is reported in one line naming it (exit status
+2); a run whose loss stops being finite is stopped, keeps the previous run's files and
+exits with status 1; SIGTERM or Ctrl-C removes the staging folder (exit status 143 or
+130). See "What happens with bad input" in docs/examples/car-or-truck.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import pathlib
 import platform
+import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -77,7 +86,20 @@ HEAD_LEARNING_RATE = 1e-3  # phase 1 of transfer learning
 
 
 class UsageError(Exception):
-    """A bad command line: reported as one clear line, exit status 2."""
+    """A bad command line or input file: reported as one clear line, exit status 2."""
+
+
+class RunError(Exception):
+    """A run that cannot finish (it diverged, weights could not be downloaded): one
+    clear line, exit status 1. Nothing of the run is kept; an older run stays."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGINT, raised in the main thread so that cleanups run."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
 
 
 # --------------------------------------------------------------------------- helpers
@@ -85,6 +107,185 @@ class UsageError(Exception):
 
 def log(message):
     print(f"[car_or_truck] {message}", flush=True)
+
+
+def note(message):
+    print(f"[car_or_truck] note: {message}", file=sys.stderr, flush=True)
+
+
+# Argument types: argparse reports their message after the flag's name, as in
+# "argument --batch-size: must be an integer >= 1; got 0".
+
+
+def integer(low, high=None):
+    what = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {what}; got {value}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def positive_number(text):
+    """A finite float > 0 (learning rates): refuses nan, inf, 0 and negatives."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number > 0 (for example 0.01); got {text!r}")
+    return value
+
+
+def folder_name(text):
+    if not text or text in (".", "..") or "/" in text or os.sep in text:
+        raise argparse.ArgumentTypeError(
+            f"must be the name of a folder inside --data-dir (such as valid); got {text!r}")
+    return text
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (usage is one `--help` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def write_json(path, data):
+    """Strict JSON: NaN and infinities become null (json.dumps would write `NaN`)."""
+
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        return value
+
+    pathlib.Path(path).write_text(json.dumps(finite(data), indent=1, allow_nan=False))
+
+
+def tf_message(error):
+    """A TensorFlow error's message without the op prefix and the trailing ` name: `."""
+    text = getattr(error, "message", None) or str(error)
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\](\s*name:.*)?$", "", text.strip())
+    return text.strip() or type(error).__name__
+
+
+def not_a_file(path):
+    """Why `path`, which exists as a name, is not a readable file (or None)."""
+    if path.is_symlink() and not path.exists():
+        return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    if path.is_dir():
+        return "a directory, not an image file"
+    if not path.is_file():
+        return "not a regular file"
+    return None
+
+
+# --------------------------------------------------------------------------- signals and files
+
+
+class Interrupts:
+    """While active, SIGTERM and SIGINT raise `Terminated`, so that `finally` blocks
+    remove the staging folder; inside `deferred()` they wait until the block ends (a
+    swap of folders is never cut in half)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.deferring = False
+        self.pending = None
+        self.previous = {}
+
+    def handle(self, signum, frame):
+        if self.deferring:
+            self.pending = signum
+            return
+        raise Terminated(signum)
+
+    def __enter__(self):
+        self.pending = None
+        try:
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self.handle)
+        except ValueError:  # not the main thread: leave the handlers alone
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous.clear()
+        return False
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise Terminated(signum)
+
+
+def remove(path):
+    path = pathlib.Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def swap_into_place(staging, output_dir, names, rename=os.rename):
+    """Moves `staging/<name>` to `output_dir/<name>` for each name, by renames only.
+
+    Each existing `output_dir/<name>` is first renamed to a hidden backup beside it,
+    then the new folder is renamed into place; backups are deleted only once every
+    name is in place. If a rename fails, the renames done so far are undone in reverse
+    order, so `output_dir` holds the old run, whole. (A process killed with SIGKILL in
+    between leaves at most a `.<name>.previous-*` backup, the old run, whole.)
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    done, backups = [], []
+    try:
+        for name in names:
+            target = output_dir / name
+            if target.exists() or target.is_symlink():
+                backup = output_dir / f".{name}.previous-{staging.name.lstrip('.')}"
+                rename(target, backup)
+                done.append((target, backup))
+                backups.append(backup)
+            rename(staging / name, target)
+            done.append((staging / name, target))
+    except BaseException as error:
+        failed = []
+        for source, destination in reversed(done):
+            try:
+                rename(destination, source)
+            except OSError:
+                failed.append(f"{destination} -> {source}")
+        if failed:
+            raise RunError(
+                f"moving the new run into {output_dir} failed ({error!r}) and could not be "
+                f"fully undone; move these back by hand (the .{{name}}.previous-* folders "
+                f"hold the previous run, whole): {'; '.join(failed)}") from error
+        raise
+    for backup in backups:
+        remove(backup)
 
 
 def check_dataset(directory, splits=("train", "valid")):
@@ -122,17 +323,43 @@ def default_weights():
     return str(SHARED_WEIGHTS) if SHARED_WEIGHTS.is_file() else "imagenet"
 
 
-def pipelines(data_dir, image_size, batch_size, seed):
-    """Train and validation datasets of (uint8-valued float images, 0/1 labels)."""
+def pipeline(folder, on_error="raise", **kwargs):
+    """`make_pipeline(folder, ...)`, its data errors as one line naming the folder.
+
+    The flags were validated before, so a `ValueError` here is about the files (a
+    corrupt image, an empty class folder...). Skipped files are listed on stderr.
+    """
+    import warnings
+
     from keras_blocks import make_pipeline
 
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = make_pipeline(folder, on_error=on_error, **kwargs)
+    except ValueError as error:
+        message = str(error)
+        if on_error == "raise" and ("on_error" in message or "decode" in message):
+            message += " On the command line: --on-error skip."
+        raise UsageError(f"data in {folder}: {message}") from error
+    for warning in caught:
+        if "skipped" in str(warning.message):
+            note(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return dataset
+
+
+def pipelines(data_dir, image_size, batch_size, seed, on_error="raise"):
+    """Train and validation datasets of (uint8-valued float images, 0/1 labels)."""
     # Pixels stay in [0, 255]: both models scale them inside (the pretrained base with
     # its own preprocessing), so a saved model takes raw images.
     common = {"image_size": (image_size, image_size), "batch_size": batch_size,
               "label_mode": "binary", "class_names": list(CLASS_NAMES),
-              "value_range": (0, 255)}
-    train = make_pipeline(data_dir / "train", shuffle=True, seed=seed, **common)
-    valid = make_pipeline(data_dir / "valid", shuffle=False, **common)
+              "value_range": (0, 255), "on_error": on_error}
+    train = pipeline(data_dir / "train", shuffle=True, seed=seed, **common)
+    valid = pipeline(data_dir / "valid", shuffle=False, **common)
     return train, valid
 
 
@@ -232,7 +459,46 @@ class EpochLine:
         return _EpochLine()
 
 
-def train_custom(settings, train, valid, staging, verbose):
+class DivergenceGuard:
+    """`keras.callbacks.TerminateOnNaN` that remembers where: stops training at the
+    first non-finite loss (per batch) or validation loss (per epoch), and records it in
+    `stopped` as `(fit, epoch, step, name, value)` (`fit` counts the `model.fit` calls,
+    2 being the fine-tuning phase of the transfer model; `step` is None at an epoch's
+    end). Once stopped, later fits stop at their first step."""
+
+    def __new__(cls):
+        import keras
+
+        class _DivergenceGuard(keras.callbacks.TerminateOnNaN):
+            stopped = None
+            fit = 0
+            epoch = 0
+
+            def on_train_begin(self, logs=None):
+                self.fit += 1
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+
+            def on_batch_end(self, batch, logs=None):
+                self._check((logs or {}).get("loss"), "loss", batch + 1)
+
+            def on_epoch_end(self, epoch, logs=None):
+                for key in ("loss", "val_loss"):
+                    self._check((logs or {}).get(key), key, None)
+
+            def _check(self, value, name, step):
+                if self.stopped is None and value is not None:
+                    value = float(value)
+                    if not math.isfinite(value):
+                        self.stopped = (self.fit, self.epoch + 1, step, name, value)
+                if self.stopped is not None:
+                    self.model.stop_training = True
+
+        return _DivergenceGuard()
+
+
+def train_custom(settings, train, valid, staging, verbose, guard=None):
     import keras
 
     from keras_blocks import compile_classifier
@@ -250,11 +516,11 @@ def train_custom(settings, train, valid, staging, verbose):
     start = time.time()
     history = model.fit(
         train, validation_data=valid, epochs=settings["epochs"], verbose=verbose,
-        callbacks=[checkpoint(staging), EpochLine("custom", start)])
+        callbacks=[*([guard] if guard else []), checkpoint(staging), EpochLine("custom", start)])
     return history.history, []
 
 
-def train_transfer(settings, train, valid, staging, verbose):
+def train_transfer(settings, train, valid, staging, verbose, guard=None):
     import keras
 
     from keras_blocks import fine_tune
@@ -278,7 +544,9 @@ def train_transfer(settings, train, valid, staging, verbose):
         optimizer=lambda lr: keras.optimizers.Adam(lr if lr == HEAD_LEARNING_RATE
                                                    else cosine(lr, steps, warmup=steps // 10)),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=0.1),
-        callbacks=[checkpoint(staging), EpochLine("transfer", start)], verbose=verbose)
+        callbacks=[*([guard] if guard else []), checkpoint(staging),
+                   EpochLine("transfer", start)],
+        verbose=verbose)
     merged = {}
     for key in histories.head.history.keys() | histories.fine_tune.history.keys():
         merged[key] = list(histories.head.history.get(key, [])) + list(
@@ -383,7 +651,9 @@ def command_train(args):
 
     import keras_blocks  # noqa: F401  (registers the layers for loading)
     from keras_blocks import make_synthetic_car_truck
+    from keras_blocks.models.pretrained import WeightsDownloadError
 
+    # The numeric flags were checked by their argparse types; now the paths.
     models = list(MODELS) if args.model == "both" else [args.model]
     preset = PRESETS[args.preset]
     weights = resolve_weights(args.weights) if "transfer" in models else None
@@ -393,20 +663,24 @@ def command_train(args):
         data_dir, synthetic = check_dataset(SHARED_DATA), False
     else:
         data_dir, synthetic = None, True
-    for name, value in (("--epochs", args.epochs), ("--head-epochs", args.head_epochs),
-                        ("--batch-size", args.batch_size), ("--image-size", args.image_size)):
-        if value is not None and value < (0 if name == "--head-epochs" else 1):
-            raise UsageError(f"{name} must be a positive integer; got {value}")
-    if args.image_size is not None and args.image_size < 32:
-        raise UsageError(f"--image-size must be at least 32; got {args.image_size}")
     output_dir = args.output_dir
     if output_dir.exists() and not output_dir.is_dir():
         raise UsageError(f"--output-dir {output_dir} exists and is not a directory")
-
-    # Everything is validated: from here on, work in a staging folder.
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
     try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--output-dir {output_dir}: cannot create {output_dir.parent} "
+                         f"({error.strerror or error})") from error
+    if not os.access(output_dir.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--output-dir {output_dir}: {output_dir.parent} is not writable")
+
+    # Everything is validated: from here on, work in a staging folder, removed however
+    # the run ends (an error, a diverged loss, SIGTERM or Ctrl-C).
+    staging = None
+    try:
+        with INTERRUPTS.deferred():
+            staging = pathlib.Path(
+                tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
         if args.mixed_precision:
             keras.mixed_precision.set_global_policy(args.mixed_precision)
             log(f"mixed precision: {args.mixed_precision}")
@@ -436,27 +710,46 @@ def command_train(args):
                     "random weights" if weights is None else
                     "ImageNet download" if weights == "imagenet" else weights)
             settings["seed"] = args.seed
-            summary[name] = run_training(name, settings, data_dir, synthetic, staging / name,
-                                         args)
-        # Success: move each model's folder into place (replacing an older run's).
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for name in models:
-            target = output_dir / name
-            if target.exists():
-                shutil.rmtree(target)
-            (staging / name).rename(target)
-        if synthetic:
-            target = output_dir / "synthetic-data"
-            if target.exists():
-                shutil.rmtree(target)
-            (staging / "synthetic-data").rename(target)
+            try:
+                summary[name] = run_training(name, settings, data_dir, synthetic,
+                                             staging / name, args)
+            except WeightsDownloadError as error:
+                reason = str(error.__cause__ or error).strip().splitlines()[0]
+                raise RunError(
+                    f"--weights imagenet: the MobileNetV2 ImageNet weights could not be "
+                    f"downloaded ({reason}). Download them where there is network access "
+                    "(keras.applications.MobileNetV2(include_top=False) keeps them in "
+                    "~/.keras/models/) and pass the file: --weights /path/to/file.h5; or "
+                    "--weights none for random weights.") from error
+        # Success: move each model's folder into place, replacing an older run's by
+        # renames only (no signal can cut the swap in half).
+        with INTERRUPTS.deferred():
+            swap_into_place(staging, output_dir,
+                            [*models, *(["synthetic-data"] if synthetic else [])])
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            with INTERRUPTS.deferred():
+                shutil.rmtree(staging, ignore_errors=True)
     for name, metrics in summary.items():
         log(f"{name}: validation accuracy {metrics['accuracy']:.4f} (best epoch "
             f"{metrics['best_epoch']}), {metrics['train_seconds']:.0f}s of training -> "
             f"{output_dir / name}")
     return 0
+
+
+def diverged(name, settings, stopped, previous):
+    """The RunError for a run stopped by `DivergenceGuard`."""
+    fit, epoch, step, key, value = stopped
+    where = f"epoch {epoch}" + (f", step {step}" if step else "")
+    rate = settings["learning_rate"]
+    if name == "transfer":
+        where = ("phase 1 (head), " if fit == 1 else "phase 2 (fine-tuning), ") + where
+        rate = HEAD_LEARNING_RATE if fit == 1 else rate
+    kept = (f"; {previous} still holds the previous run" if previous.exists() else "")
+    return RunError(
+        f"{name}: training diverged: the {'validation loss' if key == 'val_loss' else 'loss'} "
+        f"became {value} at {where} (learning rate {rate:g}). Training stopped and nothing "
+        f"of this run was kept{kept}. Try a lower --learning-rate.")
 
 
 def run_training(name, settings, data_dir, synthetic, staging, args):
@@ -469,11 +762,14 @@ def run_training(name, settings, data_dir, synthetic, staging, args):
     log(f"== {name}: building the input pipeline ({settings['image_size']}px, batch "
         f"{settings['batch_size']})")
     train, valid = pipelines(data_dir, settings["image_size"], settings["batch_size"],
-                             settings["seed"])
+                             settings["seed"], on_error=args.on_error)
     verbose = 1 if args.verbose else 2
     wall, cpu = time.time(), time.process_time()
     trainer = train_custom if name == "custom" else train_transfer
-    history, phase_starts = trainer(settings, train, valid, staging, verbose)
+    guard = DivergenceGuard()
+    history, phase_starts = trainer(settings, train, valid, staging, verbose, guard)
+    if guard.stopped is not None:
+        raise diverged(name, settings, guard.stopped, args.output_dir / name)
     train_seconds, train_cpu = time.time() - wall, time.process_time() - cpu
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
     log(f"== {name}: training took {train_seconds:.0f}s (process CPU {train_cpu:.0f}s); "
@@ -495,6 +791,8 @@ def run_training(name, settings, data_dir, synthetic, staging, args):
         "train_cpu_seconds": train_cpu,
         "data_dir": str(data_dir) if not synthetic else "synthetic",
         "synthetic_data": synthetic,
+        "skipped_files": [str(path) for dataset in (train, valid)
+                          for path, _ in getattr(dataset, "skipped_files", ())],
         "settings": {k: v for k, v in settings.items() if k != "weights"},
         "preset": args.preset,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -502,9 +800,8 @@ def run_training(name, settings, data_dir, synthetic, staging, args):
                     else None,
                     "backend": keras.backend.backend(), "keras": keras.__version__},
     })
-    (staging / "history.json").write_text(json.dumps({**history, "phase_starts": phase_starts},
-                                                     indent=1))
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_json(staging / "history.json", {**history, "phase_starts": phase_starts})
+    write_json(staging / "metrics.json", metrics)
     log(f"== {name}: drawing figures")
     draw_figures(model, history, phase_starts, images, labels, probabilities, figures,
                  settings["seed"], f"{name} ({'synthetic data' if synthetic else 'validation'})")
@@ -512,22 +809,37 @@ def run_training(name, settings, data_dir, synthetic, staging, args):
 
 
 def load_trained(path):
+    """A model saved by `train`, or a UsageError naming the file and what is wrong."""
     import keras
 
     import keras_blocks  # noqa: F401  (registers the layers for safe loading)
 
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise UsageError(f"MODEL {path}: no such file (give a model.keras from `train`)")
+    why = not_a_file(path) if path.exists() or path.is_symlink() else "no such file"
+    if why is None and path.stat().st_size == 0:
+        why = "not a valid Keras model: the file is empty"
+    if why is None and path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        why = ("not a valid Keras model: a .keras file is a zip archive and this one is not "
+               "(truncated, or another kind of file)")
+    if why is not None:
+        raise UsageError(f"MODEL {path}: {why} (give a model.keras written by `train`)")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # a corrupt or foreign file: say which
-        raise UsageError(f"MODEL {path}: cannot be loaded as a Keras model ({error})") from error
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise UsageError(f"MODEL {path}: not a valid Keras model ({reason})") from error
+    shape = getattr(model, "input_shape", None)
+    if (not isinstance(shape, tuple) or len(shape) != 4 or None in shape[1:]
+            or tuple(model.output_shape[1:]) != (1,)):
+        raise UsageError(
+            f"MODEL {path}: not a car-or-truck model (expected input (None, height, width, 3) "
+            f"and output (None, 1); it has {shape} and {model.output_shape})")
+    return model
 
 
 def command_evaluate(args):
-    from keras_blocks import make_pipeline
-
+    if args.output is not None and args.output.is_dir():
+        raise UsageError(f"--output {args.output}: a directory (give the path of a .json file)")
     model = load_trained(args.model)
     data_dir = pathlib.Path(args.data_dir)
     if (data_dir / args.split).is_dir():
@@ -543,16 +855,49 @@ def command_evaluate(args):
                 f"Truck/ folders; {', '.join(missing)} missing")
         folder = data_dir
     size = model.input_shape[1:3]
-    dataset = make_pipeline(folder, image_size=tuple(size), batch_size=args.batch_size,
-                            shuffle=False, label_mode="binary", class_names=list(CLASS_NAMES))
+    dataset = pipeline(folder, on_error=args.on_error, image_size=tuple(size),
+                       batch_size=args.batch_size, shuffle=False, label_mode="binary",
+                       class_names=list(CLASS_NAMES))
     images, labels = arrays(dataset)
     metrics = classification_metrics(labels, predict_probabilities(model, images))
+    metrics["skipped_files"] = [str(path) for path, _ in getattr(dataset, "skipped_files", ())]
     log(f"{args.model} on {folder}:")
     print_metrics(metrics)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(metrics, indent=1))
+        write_json(args.output, metrics)
     return 0
+
+
+def image_files(paths):
+    """The image files named by PATH arguments (folders searched recursively, without
+    following links to folders). Names with an image suffix that are not files (a
+    folder called x.jpg, a broken link) are left out with a note."""
+    files = []
+    for given in paths:
+        path = pathlib.Path(given)
+        if path.is_dir():
+            found = []
+            for candidate in sorted(path.rglob("*")):
+                if candidate.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                why = not_a_file(candidate)
+                if why is None:
+                    found.append(candidate)
+                else:
+                    note(f"skipped {candidate}: {why}")
+            if not found:
+                raise UsageError(f"PATH {path}: the folder holds no image files "
+                                 f"({', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        elif path.exists() or path.is_symlink():
+            why = not_a_file(path)
+            if why is not None:
+                raise UsageError(f"PATH {path}: {why}")
+            files.append(path)
+        else:
+            raise UsageError(f"PATH {path}: no such file or directory")
+    return files
 
 
 def command_predict(args):
@@ -560,33 +905,35 @@ def command_predict(args):
     import tensorflow as tf
 
     model = load_trained(args.model)
-    files = []
-    for given in args.paths:
-        path = pathlib.Path(given)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise UsageError(f"PATH {path}: the folder holds no images")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UsageError(f"PATH {path}: no such file or directory")
+    files = image_files(args.paths)
     height, width = model.input_shape[1:3]
+    skipped = 0
     for start in range(0, len(files), args.batch_size):
-        chunk = files[start:start + args.batch_size]
-        batch = []
-        for path in chunk:
+        chunk, batch = [], []
+        for path in files[start:start + args.batch_size]:
             try:
                 image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
                                            expand_animations=False)
-            except tf.errors.InvalidArgumentError as error:
-                raise UsageError(f"PATH {path}: not a readable image ({error.message})") from None
+            except tf.errors.OpError as error:  # corrupt, unreadable, vanished
+                message = f"PATH {path}: not a readable image ({tf_message(error)})"
+                if args.on_error == "raise":
+                    raise UsageError(message + "; --on-error skip leaves such files out") \
+                        from None
+                note(f"skipped {message}")
+                skipped += 1
+                continue
+            chunk.append(path)
             batch.append(tf.image.resize(image, (height, width)).numpy())
+        if not batch:
+            continue
         probabilities = predict_probabilities(model, np.stack(batch).astype("float32"))
         for path, p in zip(chunk, probabilities, strict=True):
             index = int(p > 0.5)
             print(f"{path}\t{CLASS_NAMES[index]}\t{p if index else 1 - p:.4f}")
+    if skipped:
+        note(f"skipped {skipped} of {len(files)} file(s) that are not readable images")
+        if skipped == len(files):
+            raise UsageError(f"none of the {len(files)} file(s) is a readable image")
     return 0
 
 
@@ -594,7 +941,7 @@ def command_predict(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="car_or_truck.py",
         description=__doc__.split("\n\n")[0] + " Commands: train, evaluate, predict "
         "(`car_or_truck.py COMMAND --help` explains each).",
@@ -625,17 +972,20 @@ def build_parser():
                        help="transfer model's base weights: 'imagenet' (download), 'none' "
                        "(random) or a file path; default: the shared MobileNetV2 file when "
                        "present, else 'imagenet'")
-    train.add_argument("--image-size", type=int, default=None,
+    train.add_argument("--image-size", type=integer(32), default=None,
                        help="side of the square model input in pixels, >= 32 (default: "
                        "preset; 32 custom, 160 transfer for full)")
-    train.add_argument("--epochs", type=int, default=None,
+    train.add_argument("--epochs", type=integer(1), default=None,
                        help="training epochs (transfer: fine-tuning epochs of phase 2)")
-    train.add_argument("--head-epochs", type=int, default=None,
-                       help="transfer only: epochs of phase 1 (head on the frozen base)")
-    train.add_argument("--batch-size", type=int, default=None, help="batch size")
-    train.add_argument("--learning-rate", type=float, default=None,
-                       help="peak learning rate (custom: SGD; transfer: Adam, phase 2)")
-    train.add_argument("--seed", type=int, default=0,
+    train.add_argument("--head-epochs", type=integer(0), default=None,
+                       help="transfer only: epochs of phase 1 (head on the frozen base), "
+                       ">= 0")
+    train.add_argument("--batch-size", type=integer(1), default=None,
+                       help="batch size, >= 1")
+    train.add_argument("--learning-rate", type=positive_number, default=None,
+                       help="peak learning rate, a finite number > 0 (custom: SGD; "
+                       "transfer: Adam, phase 2)")
+    train.add_argument("--seed", type=integer(0, 2**32 - 1), default=0,
                        help="seed of weights, shuffling, augmentation and synthetic data")
     train.add_argument("--output-dir", type=pathlib.Path,
                        default=pathlib.Path("runs/car_or_truck"),
@@ -645,6 +995,7 @@ def build_parser():
                        "GPUs; bfloat16 on recent CPUs and TPUs); default: float32")
     train.add_argument("--verbose", action="store_true",
                        help="Keras progress bars per step (default: one line per epoch)")
+    add_on_error(train)
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class precision/recall, confusion matrix",
@@ -653,10 +1004,13 @@ def build_parser():
     evaluate.add_argument("--data-dir", type=pathlib.Path, required=True,
                           help="the course layout (scores SPLIT/) or a folder of Car/ and "
                           "Truck/ folders")
-    evaluate.add_argument("--split", default="valid", help="split to score (default: valid)")
-    evaluate.add_argument("--batch-size", type=int, default=128, help="batch size")
+    evaluate.add_argument("--split", type=folder_name, default="valid",
+                          help="split to score (default: valid)")
+    evaluate.add_argument("--batch-size", type=integer(1), default=128,
+                          help="batch size, >= 1 (default: 128)")
     evaluate.add_argument("--output", type=pathlib.Path, default=None,
                           help="also write the metrics as JSON here")
+    add_on_error(evaluate)
 
     predict = sub.add_parser(
         "predict", help="class and probability for images or folders of images",
@@ -664,21 +1018,46 @@ def build_parser():
     predict.add_argument("model", type=pathlib.Path, help="a model.keras written by train")
     predict.add_argument("paths", nargs="+", metavar="PATH",
                          help="image files or folders (searched recursively)")
-    predict.add_argument("--batch-size", type=int, default=64, help="batch size")
+    predict.add_argument("--batch-size", type=integer(1), default=64,
+                         help="batch size, >= 1 (default: 64)")
+    add_on_error(predict)
     return parser
 
 
+def add_on_error(parser):
+    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                        help="an image file that cannot be decoded: raise (stop, naming the "
+                        "file; the default) or skip (leave it out, listing it on stderr)")
+
+
+INTERRUPTS = Interrupts()
+
+
 def main(argv=None):
+    """Runs a command; returns the exit status: 0 done, 1 a run that could not finish,
+    2 a bad argument or input file, 128 + the signal's number after SIGTERM or SIGINT.
+    Argument errors found by argparse exit (`SystemExit`) with status 2."""
     args = build_parser().parse_args(argv)
     if args.command == "train" and args.weights is None:
         args.weights = default_weights()
     commands = {"train": command_train, "evaluate": command_evaluate,
                 "predict": command_predict}
+    prefix = f"car_or_truck.py {args.command}: error:"
     try:
-        return commands[args.command](args)
+        with INTERRUPTS:
+            return commands[args.command](args)
     except UsageError as error:
-        print(f"car_or_truck.py {args.command}: error: {error}", file=sys.stderr)
+        print(f"{prefix} {error}", file=sys.stderr)
         return 2
+    except RunError as error:
+        print(f"{prefix} {error}", file=sys.stderr)
+        return 1
+    except Terminated as stop:
+        name = signal.Signals(stop.signum).name
+        kept = ("; nothing of this run was kept (an earlier run's files are untouched)"
+                if args.command == "train" else "")
+        print(f"car_or_truck.py {args.command}: stopped by {name}{kept}", file=sys.stderr)
+        return 128 + stop.signum
 
 
 if __name__ == "__main__":

@@ -19,10 +19,55 @@ Both HDF5 layouts are read with `h5py` (a Keras dependency):
 from __future__ import annotations
 
 import os
+import socket
+import urllib.error
 from collections.abc import Sequence
 
 import keras
 import numpy as np
+
+
+class WeightsDownloadError(OSError):
+    """Published weights could not be downloaded (no network, a proxy, a moved URL).
+
+    The message names the builder, says why, and how to pass a local weights file
+    instead (`weights="/path/to/file.h5"`).
+    """
+
+
+def is_download_error(error: BaseException) -> bool:
+    """Whether `error` is a failed download, as `keras.utils.get_file` reports one.
+
+    `get_file` turns `urllib` errors into a bare `Exception("URL fetch failure on ...")`
+    and a hash mismatch into a `ValueError("Incomplete or corrupted file detected...")`.
+    """
+    if isinstance(error, WeightsDownloadError):
+        return False
+    if isinstance(error, urllib.error.URLError | ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    text = str(error)
+    return text.startswith("URL fetch failure") or "Incomplete or corrupted file detected" in text
+
+
+def download_failed(owner: str, error: BaseException) -> WeightsDownloadError:
+    """The error to raise when the ImageNet weights of `owner` could not be downloaded."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return WeightsDownloadError(
+        f"{owner}: the ImageNet weights could not be downloaded ({reason}). Without network "
+        "access, download the file on a machine that has it (Keras keeps downloads in "
+        "~/.keras/models/) and pass its local path: weights=\"/path/to/file.h5\"; or pass "
+        "weights=None for random initialization."
+    )
+
+
+def download_weights(owner: str, download):
+    """Calls `download()`, turning a failed download into a `WeightsDownloadError`."""
+    try:
+        return download()
+    except Exception as error:
+        if is_download_error(error):
+            raise download_failed(owner, error) from error
+        raise
 
 
 def resolve_weights(owner: str, weights, download=None) -> str | None:
@@ -37,11 +82,13 @@ def resolve_weights(owner: str, weights, download=None) -> str | None:
     Raises:
         FileNotFoundError: a path that does not exist (the message names it).
         ValueError: an argument that is neither `None`, `"imagenet"` nor a path.
+        WeightsDownloadError: `download()` failed (no network, ...); the message says
+            how to pass a local file instead.
     """
     if weights is None:
         return None
     if isinstance(weights, str) and weights == "imagenet":
-        return weights if download is None else download()
+        return weights if download is None else download_weights(owner, download)
     if not isinstance(weights, str | os.PathLike):
         raise ValueError(
             f"{owner}: `weights` must be None, 'imagenet' or the path of a weights file; "

@@ -15,7 +15,11 @@ from collections.abc import Callable, Sequence
 import keras
 
 from keras_blocks import registry
-from keras_blocks.models._pretrained import resolve_weights
+from keras_blocks.models._pretrained import (
+    WeightsDownloadError,  # noqa: F401  (public here)
+    download_weights,
+    resolve_weights,
+)
 from keras_blocks.models.preprocessing import MODES, ImagePreprocessing
 
 DEFAULT_INPUT_SHAPE = (224, 224, 3)
@@ -157,6 +161,10 @@ def pretrained_base(
             `input_shape` or one too small, or a weights file that does not fit the
             network (the message names the file).
         FileNotFoundError: `weights` is a path that does not exist.
+        WeightsDownloadError: `weights="imagenet"` and the download failed (no network,
+            a proxy, a moved URL); the message says how to pass a local weights file
+            instead (`weights="/path/to/file.h5"`). A subclass of `OSError`, importable
+            from `keras_blocks.models.pretrained`.
 
     Example:
         ```python
@@ -172,7 +180,11 @@ def pretrained_base(
     # A plain factory registered by a plugin: it owns preprocessing and weights.
     weights = _resolve_weights(name, weights)
     _check_trainable(name, trainable)
-    model = factory(weights=weights, input_shape=input_shape)
+    if weights == "imagenet":
+        model = download_weights(f"pretrained_base({name!r})",
+                                 lambda: factory(weights=weights, input_shape=input_shape))
+    else:
+        model = factory(weights=weights, input_shape=input_shape)
     if not isinstance(model, keras.Model):
         raise ValueError(
             f"pretrained_base({name!r}): the registered factory {factory!r} must return a "
@@ -241,8 +253,11 @@ def _build_base(spec, weights, input_shape, trainable, model_name):
 
 def _build_network(spec, shape, weights):
     owner = f"pretrained_base({spec.name!r})"
-    if weights is None or weights == "imagenet":
+    if weights is None:
         return spec.build(shape, weights)
+    if weights == "imagenet":
+        # keras.applications downloads inside the constructor.
+        return download_weights(owner, lambda: spec.build(shape, weights))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
