@@ -1,7 +1,7 @@
 """The course's own car-or-truck recipes, measured on the same data as the example.
 
-The anchor for `examples/car_or_truck.py`: what the course's code scores on this data
-and how long it trains, on this machine, in the same session as ours.
+The anchor for the car-or-truck example (`examples.car_or_truck`): what the course's code
+scores on this data and how long it trains, on this machine, in the same session as ours.
 
 - `course-custom`: the course's custom convnet (three blocks: Conv2D 32 5x5, Conv2D 64
   3x3, Conv2D 128 3x3, each then max pooling; head Flatten, Dense 6 relu, Dense 1
@@ -15,7 +15,7 @@ and how long it trains, on this machine, in the same session as ours.
   pipeline has no augmentation, so its outputs for a batch never change: we cache them
   after the first epoch, exactly where the course caches its images. Accuracy is
   identical to running the base every epoch; the time is lower than the course pays.
-- `ours-custom`, `ours-transfer`: the example's recipes (`examples/car_or_truck.py`
+- `ours-custom`, `ours-transfer`: the example's recipes (`examples.car_or_truck`
   presets), trained in the same run for a side-by-side table.
 
 Prints one line per run (validation accuracy at the last epoch, and the best epoch for
@@ -27,9 +27,11 @@ the mean, standard deviation, minimum and maximum of the last-epoch accuracy, th
 training time, and the ratio of our custom recipe's training time to the course's
 custom recipe when both ran. Results go to `--output` as JSON.
 
-    python benchmarks/course_recipe.py                      # all four, one seed
-    python benchmarks/course_recipe.py --recipes ours-custom --seeds 3
-    python benchmarks/course_recipe.py --recipes course-custom,course-transfer
+    python -m benchmarks.course_recipe                      # all four, one seed
+    python -m benchmarks.course_recipe --recipes ours-custom --seeds 3
+    python -m benchmarks.course_recipe --recipes course-custom,course-transfer
+
+(Run from the repository root: it imports the example package.)
 """
 
 from __future__ import annotations
@@ -137,10 +139,9 @@ def run_course_transfer(data_dir, weights, epochs, seed):
 
 
 def run_ours(model_name, data_dir, weights, seed, preset):
-    sys.path.insert(0, str(REPO / "examples"))
     import tempfile
 
-    import car_or_truck
+    from examples.car_or_truck import cli
 
     out = pathlib.Path(tempfile.mkdtemp(prefix=f"bench-{model_name}-"))
     argv = [
@@ -158,9 +159,9 @@ def run_ours(model_name, data_dir, weights, seed, preset):
         "--weights",
         str(weights),
     ]
-    code = car_or_truck.main(argv)
+    code = cli.main(argv)
     if code != 0:
-        raise RuntimeError(f"car_or_truck.py {' '.join(argv)} exited with {code}")
+        raise RuntimeError(f"examples.car_or_truck {' '.join(argv)} exited with {code}")
     history = json.loads((out / model_name / "history.json").read_text())
     metrics = json.loads((out / model_name / "metrics.json").read_text())
     print(f"{model_name}: outputs in {out / model_name}", flush=True)

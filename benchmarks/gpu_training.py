@@ -1,6 +1,7 @@
 """Training throughput (images/s) of the car-or-truck models, GPU-ready.
 
-The two models of `examples/car_or_truck.py` (the same builder functions):
+The two models of the car-or-truck example (`examples.car_or_truck.training`, the same
+builder functions):
 
 - `custom`: the convnet stacked from keras_blocks blocks (`PatchWhitening`, then
   `ConvBlock(pool_at="first")` stages of `--widths`), trained from scratch;
@@ -26,20 +27,20 @@ which measures the model and the host-to-device copy; `--data DIR` reads a folde
 course layout (DIR/train/{Car,Truck}) through `make_pipeline` (cache in memory), which
 also measures the input pipeline.
 
-On a GPU (the defaults are for one):
+Run it from the repository root as a module (it imports the example package). On a GPU
+(the defaults are for one):
 
-    python benchmarks/gpu_training.py                       # both models, 128 px, batch 256
+    python -m benchmarks.gpu_training                       # both models, 128 px, batch 256
 
 On a CPU, small settings check that everything runs (the numbers mean little):
 
-    python benchmarks/gpu_training.py --image-size 32 --batch-size 16 --steps 3 \\
+    python -m benchmarks.gpu_training --image-size 32 --batch-size 16 --steps 3 \\
         --repeats 2 --warmup 1
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import platform
@@ -50,8 +51,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from examples.car_or_truck import data as example_data
+from examples.car_or_truck import training as example_training
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "car_or_truck.py"
 SETTINGS = ("float32", "mixed", "mixed+xla")
 
 
@@ -111,14 +114,6 @@ def parse_args(argv=None):
     return args
 
 
-def load_example():
-    """The example module, for its model builders (one definition of each model)."""
-    spec = importlib.util.spec_from_file_location("car_or_truck", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def describe_device():
     import tensorflow as tf
 
@@ -133,14 +128,14 @@ def describe_device():
                                            if capability else "")
 
 
-def make_dataset(args, example):
+def make_dataset(args):
     """An endless dataset of (images, labels) batches of raw [0, 255] pixels."""
     import numpy as np
     import tensorflow as tf
 
     augment = None
     if args.augmentation == "pipeline":
-        layers = example.augmentation(args.seed)  # a layer or a list of layers
+        layers = example_data.augmentation(args.seed)  # a layer or a list of layers
         if not isinstance(layers, list | tuple):
             layers = [layers]
 
@@ -164,7 +159,7 @@ def make_dataset(args, example):
                          value_range=(0.0, 255.0), augment=augment).repeat()
 
 
-def build(example, model_name, setting, args, policy):
+def build(model_name, setting, args, policy):
     import keras
 
     from keras_blocks import compile_classifier
@@ -174,10 +169,12 @@ def build(example, model_name, setting, args, policy):
         keras.utils.set_random_seed(args.seed)
         size = args.image_size
         if model_name == "custom":
-            model = example.custom_model(size, args.widths, args.seed)
+            model = example_training.custom_model(size, args.widths, args.seed,
+                                                  augment=args.augmentation == "model")
         else:
             weights = None if args.weights in (None, "none") else args.weights
-            model = example.transfer_model(size, weights, args.seed)
+            model = example_training.transfer_model(size, weights, args.seed,
+                                                    augment=args.augmentation == "model")
             if args.transfer_phase == "finetune":
                 for layer in model.layers:
                     layer.trainable = True
@@ -230,20 +227,13 @@ def run(args):
           f"{policy}, image {args.image_size}x{args.image_size}, batch {args.batch_size}, "
           f"{args.steps} steps x {args.repeats} repeats (after {args.warmup} warm-up steps), "
           f"data: {args.data}, augmentation: {args.augmentation}")
-    example = load_example()
-    model_example = example
-    if args.augmentation != "model":
-        # Build the example's models without their augmentation layers (this copy of
-        # the module only).
-        model_example = load_example()
-        model_example.augmentation = lambda seed: None
     names = ("custom", "transfer") if args.model == "both" else (args.model,)
     rows = []
     for name in names:
         # The custom model scales pixels itself; the transfer model's preprocessing is
         # inside it: both take raw [0, 255] pixels.
-        dataset = make_dataset(args, example)
-        models = {s: build(model_example, name, s, args, policy) for s in args.settings}
+        dataset = make_dataset(args)
+        models = {s: build(name, s, args, policy) for s in args.settings}
         trainable = sum(int(w.numpy().size) for w in models[args.settings[0]].trainable_weights)
         peaks = {}
         for setting, model in models.items():

@@ -7,7 +7,6 @@ goes through the same command path with several seeds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import statistics
@@ -15,14 +14,12 @@ import statistics
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "course_recipe.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("course_recipe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import course_recipe
+
+    return course_recipe
 
 
 def test_summary_is_over_last_epochs_with_sample_sd_and_time_ratio():

@@ -7,7 +7,6 @@ checks that the script runs end to end, prints a row per model and setting, and 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import re
@@ -17,14 +16,13 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "gpu_training.py"
+COMMAND = [sys.executable, "-m", "benchmarks.gpu_training"]  # run with cwd=REPO
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import gpu_training
+
+    return gpu_training
 
 
 @pytest.mark.parametrize(
@@ -48,7 +46,7 @@ def test_bad_flags_exit_with_a_message(argv, message, capsys):
 
 @pytest.mark.slow
 def test_runs_on_cpu_with_small_settings():
-    command = [sys.executable, str(SCRIPT), "--image-size", "32", "--batch-size", "4",
+    command = [*COMMAND, "--image-size", "32", "--batch-size", "4",
                "--steps", "1", "--repeats", "1", "--warmup", "1", "--model", "both",
                "--settings", "float32,mixed+xla", "--augmentation", "pipeline",
                "--widths", "8,16,16"]

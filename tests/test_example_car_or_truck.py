@@ -1,6 +1,9 @@
-"""examples/car_or_truck.py: trains, saves, evaluates, predicts; bad arguments fail cleanly."""
+"""examples/car_or_truck: trains, saves, evaluates, predicts; bad arguments fail cleanly.
 
-import importlib.util
+The example is a package imported normally (`examples.car_or_truck.<module>`); the
+command runs as `python -m examples.car_or_truck` from the repository root.
+"""
+
 import json
 import pathlib
 import subprocess
@@ -11,11 +14,12 @@ import numpy as np
 import pytest
 
 import keras_blocks  # noqa: F401  (registers the layers for safe loading)
+from examples.car_or_truck import cli, data, training
 from keras_blocks import make_synthetic_car_truck
 from tests.figures import assert_figure
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "examples" / "car_or_truck.py"
+COMMAND = [sys.executable, "-m", "examples.car_or_truck"]  # run with cwd=REPO
 FIGURES = ("learning_curves", "confusion_matrix", "predictions", "augmented", "feature_maps")
 # The smallest (width, height) in pixels of each figure, as `bbox_inches="tight"` trims
 # it; `augmented` has an exact size (show_augmentations: 4 x 4 cells of 2 inches, 100 dpi).
@@ -31,20 +35,10 @@ def _assert_figures(run):
                       size=(800, 800) if name == "augmented" else None)
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("car_or_truck_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-car_or_truck = _load_example()
-
-
 def exit_status(argv):
     """`main(argv)`'s exit status, also where argparse exits (bad flag values)."""
     try:
-        return car_or_truck.main(argv)
+        return cli.main(argv)
     except SystemExit as exit_info:
         return exit_info.code
 
@@ -59,7 +53,7 @@ def tiny_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_custom(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "run"
-    code = car_or_truck.main(
+    code = cli.main(
         [
             "train",
             "--model",
@@ -104,7 +98,7 @@ def test_saved_model_loads_safely_and_matches_metrics(trained_custom, tiny_data)
     model = keras.saving.load_model(trained_custom / "model.keras", safe_mode=True)
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 1)
     metrics = json.loads((trained_custom / "metrics.json").read_text())
-    images, labels = car_or_truck.arrays(car_or_truck.pipelines(tiny_data, 32, 8, 0)[1])
+    images, labels = data.arrays(data.pipelines(tiny_data, 32, 8, 0)[1])
     accuracy = np.mean((model.predict(images, verbose=0)[:, 0] > 0.5) == labels)
     assert accuracy == pytest.approx(metrics["accuracy"])
 
@@ -113,7 +107,7 @@ def test_evaluate_and_predict(trained_custom, tiny_data, tmp_path, capsys):
     model = str(trained_custom / "model.keras")
     out = tmp_path / "eval.json"
     assert (
-        car_or_truck.main(["evaluate", model, "--data-dir", str(tiny_data), "--output", str(out)])
+        cli.main(["evaluate", model, "--data-dir", str(tiny_data), "--output", str(out)])
         == 0
     )
     printed = capsys.readouterr().out
@@ -125,7 +119,7 @@ def test_evaluate_and_predict(trained_custom, tiny_data, tmp_path, capsys):
     )
 
     car = sorted((tiny_data / "valid" / "Car").iterdir())[0]
-    assert car_or_truck.main(["predict", model, str(car), str(tiny_data / "valid")]) == 0
+    assert cli.main(["predict", model, str(car), str(tiny_data / "valid")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 + 4
     path, label, probability = lines[0].split("\t")
@@ -135,7 +129,7 @@ def test_evaluate_and_predict(trained_custom, tiny_data, tmp_path, capsys):
 @pytest.mark.slow
 def test_train_transfer_two_phases(tiny_data, tmp_path, weights_dir):
     out = tmp_path / "run"
-    code = car_or_truck.main(
+    code = cli.main(
         [
             "train",
             "--model",
@@ -168,7 +162,7 @@ def test_train_transfer_two_phases(tiny_data, tmp_path, weights_dir):
 @pytest.mark.slow
 def test_synthetic_fallback_says_so(tmp_path, capsys):
     out = tmp_path / "run"
-    code = car_or_truck.main(
+    code = cli.main(
         ["train", "--synthetic", "--epochs", "1", "--batch-size", "32", "--output-dir", str(out)]
     )
     assert code == 0
@@ -208,7 +202,7 @@ def test_bad_train_arguments_fail_cleanly(tmp_path, capsys, args, message):
 
 def test_unknown_model_name_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        car_or_truck.main(["train", "--model", "resnet"])
+        cli.main(["train", "--model", "resnet"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'resnet'" in capsys.readouterr().err
 
@@ -217,32 +211,33 @@ def test_failure_during_training_leaves_nothing(tiny_data, tmp_path, monkeypatch
     def explode(*args, **kwargs):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(car_or_truck, "train_custom", explode)
+    monkeypatch.setattr(training, "train_custom", explode)
     out = tmp_path / "runs" / "run"
     with pytest.raises(RuntimeError, match="interrupted"):
-        car_or_truck.main(["train", "--data-dir", str(tiny_data), "--output-dir", str(out)])
+        cli.main(["train", "--data-dir", str(tiny_data), "--output-dir", str(out)])
     assert list((tmp_path / "runs").iterdir()) == []
 
 
 def test_evaluate_and_predict_bad_paths(trained_custom, tmp_path, capsys):
     model = str(trained_custom / "model.keras")
     assert (
-        car_or_truck.main(["evaluate", str(tmp_path / "no.keras"), "--data-dir", str(tmp_path)])
+        cli.main(["evaluate", str(tmp_path / "no.keras"), "--data-dir", str(tmp_path)])
         == 2
     )
     assert "no such file" in capsys.readouterr().err
-    assert car_or_truck.main(["evaluate", model, "--data-dir", str(tmp_path)]) == 2
+    assert cli.main(["evaluate", model, "--data-dir", str(tmp_path)]) == 2
     assert "Car, Truck missing" in capsys.readouterr().err
-    assert car_or_truck.main(["predict", model, str(tmp_path / "ghost.jpg")]) == 2
+    assert cli.main(["predict", model, str(tmp_path / "ghost.jpg")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
     (tmp_path / "notes.jpg").write_text("not an image")
-    assert car_or_truck.main(["predict", model, str(tmp_path / "notes.jpg")]) == 2
+    assert cli.main(["predict", model, str(tmp_path / "notes.jpg")]) == 2
     assert "not a readable image" in capsys.readouterr().err
 
 
 def test_help_explains_every_option():
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "train", "--help"],
+        [*COMMAND, "train", "--help"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,

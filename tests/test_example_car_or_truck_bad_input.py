@@ -1,4 +1,4 @@
-"""examples/car_or_truck.py under bad input (issue 16): every bad flag, path or file is
+"""examples/car_or_truck under bad input (issue 16): every bad flag, path or file is
 named in one line; a diverging run keeps the previous model; the output swap is made of
 renames only; SIGTERM leaves no staging folder; strict JSON."""
 
@@ -9,22 +9,20 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import keras.src.utils.file_utils as keras_file_utils
 import pytest
 
+from examples.car_or_truck import cli, runs, training
 from keras_blocks import make_synthetic_car_truck
-from tests.test_example_car_or_truck import SCRIPT, _load_example
-
-car_or_truck = _load_example()
+from tests.test_example_car_or_truck import COMMAND, REPO
 
 
 def run(argv, capsys):
     """(exit status, stdout, stderr) of `main(argv)`, argparse's exits included."""
     try:
-        status = car_or_truck.main(argv)
+        status = cli.main(argv)
     except SystemExit as exit_info:
         status = exit_info.code
     captured = capsys.readouterr()
@@ -62,7 +60,7 @@ TRAIN = ["--epochs", "1", "--batch-size", "8", "--image-size", "32", "--seed", "
 def good_run(tiny_data, tmp_path_factory):
     """A finished custom run: OUTPUT_DIR (holding custom/)."""
     out = tmp_path_factory.mktemp("bad-input-runs") / "run"
-    assert car_or_truck.main(["train", "--data-dir", str(tiny_data), *TRAIN,
+    assert cli.main(["train", "--data-dir", str(tiny_data), *TRAIN,
                               "--output-dir", str(out)]) == 0
     return out
 
@@ -120,7 +118,7 @@ def test_bad_numeric_flag_exits_2_naming_the_flag(
 
 
 def test_readme_default_command_still_parses():
-    args = car_or_truck.build_parser().parse_args(["train"])
+    args = cli.build_parser().parse_args(["train"])
     assert (args.model, args.preset, args.on_error) == ("custom", "quick", "raise")
     assert args.learning_rate is None and args.batch_size is None and args.seed == 0
 
@@ -144,7 +142,7 @@ def test_diverging_run_keeps_the_previous_model(good_run, tiny_data, tmp_path, c
 
 
 def test_divergence_guard_stops_at_the_first_non_finite_loss():
-    guard = car_or_truck.DivergenceGuard()
+    guard = training.DivergenceGuard()
 
     class Model:
         stop_training = False
@@ -164,7 +162,7 @@ def test_divergence_guard_stops_at_the_first_non_finite_loss():
     guard.on_batch_end(0, {"loss": 0.5})
     assert guard.model.stop_training
 
-    validation = car_or_truck.DivergenceGuard()
+    validation = training.DivergenceGuard()
     validation.set_model(Model())
     validation.on_train_begin()
     validation.on_epoch_begin(4)
@@ -174,7 +172,7 @@ def test_divergence_guard_stops_at_the_first_non_finite_loss():
 
 def test_json_files_are_strict(tmp_path):
     path = tmp_path / "history.json"
-    car_or_truck.write_json(path, {"loss": [0.5, float("nan"), float("inf")],
+    runs.write_json(path, {"loss": [0.5, float("nan"), float("inf")],
                                    "nested": {"x": (1.0, -math.inf)}, "n": 3})
     assert strict_json(path) == {"loss": [0.5, None, None], "nested": {"x": [1.0, None]},
                                  "n": 3}
@@ -203,7 +201,7 @@ def _staged(tmp_path, names=("custom", "transfer")):
 
 def test_swap_replaces_every_folder_and_deletes_the_backups(tmp_path):
     out, staging = _staged(tmp_path)
-    car_or_truck.swap_into_place(staging, out, ["custom", "transfer"])
+    runs.swap_into_place(staging, out, ["custom", "transfer"])
     assert (out / "custom" / "model.keras").read_text() == "new custom"
     assert (out / "transfer" / "figures" / "a.png").read_text() == "new transfer figure"
     assert (out / "unrelated.txt").read_text() == "kept"
@@ -213,7 +211,7 @@ def test_swap_replaces_every_folder_and_deletes_the_backups(tmp_path):
 def test_swap_into_a_fresh_output_dir(tmp_path):
     out, staging = _staged(tmp_path)
     shutil.rmtree(out)
-    car_or_truck.swap_into_place(staging, out, ["custom"])
+    runs.swap_into_place(staging, out, ["custom"])
     assert (out / "custom" / "model.keras").read_text() == "new custom"
 
 
@@ -231,12 +229,12 @@ def test_swap_failing_between_steps_leaves_the_old_run_whole(tmp_path, fail_at, 
         if len(calls) == fail_at + 1:  # this rename fails; the undo's renames work
             if failure == "oserror":
                 raise OSError(28, "No space left on device")
-            raise car_or_truck.Terminated(signal.SIGTERM)
+            raise runs.Terminated(signal.SIGTERM)
         os.rename(source, destination)
 
-    expected = OSError if failure == "oserror" else car_or_truck.Terminated
+    expected = OSError if failure == "oserror" else runs.Terminated
     with pytest.raises(expected):
-        car_or_truck.swap_into_place(staging, out, ["custom", "transfer"], rename=flaky_rename)
+        runs.swap_into_place(staging, out, ["custom", "transfer"], rename=flaky_rename)
     assert tree(out) == old and hidden(out) == []
     assert tree(staging) == new  # still whole, for the caller to delete
 
@@ -252,17 +250,17 @@ def test_swap_reports_where_the_old_run_is_when_undo_fails(tmp_path):
         os.rename(source, destination)
 
     undone = r"could not be fully undone.*\.custom\.previous-"
-    with pytest.raises(car_or_truck.RunError, match=undone):
-        car_or_truck.swap_into_place(staging, out, ["custom"], rename=rename)
+    with pytest.raises(runs.RunError, match=undone):
+        runs.swap_into_place(staging, out, ["custom"], rename=rename)
 
 
 def test_signals_wait_for_the_end_of_a_deferred_block():
-    interrupts = car_or_truck.Interrupts()
-    with pytest.raises(car_or_truck.Terminated) as stop, interrupts.deferred():
+    interrupts = runs.Interrupts()
+    with pytest.raises(runs.Terminated) as stop, interrupts.deferred():
         interrupts.handle(signal.SIGTERM, None)  # what the signal would call
         finished = True  # not interrupted in the middle
     assert finished and stop.value.signum == signal.SIGTERM
-    with pytest.raises(car_or_truck.Terminated):
+    with pytest.raises(runs.Terminated):
         interrupts.handle(signal.SIGINT, None)  # outside: at once
 
 
@@ -273,9 +271,9 @@ def test_sigterm_during_training_removes_the_staging_folder(tiny_data, tmp_path)
     (out / "custom").mkdir(parents=True)
     (out / "custom" / "model.keras").write_text("the previous run")
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "train", "--data-dir", str(tiny_data), "--epochs", "500",
+        [*COMMAND, "train", "--data-dir", str(tiny_data), "--epochs", "500",
          "--batch-size", "8", "--output-dir", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.time() + 240

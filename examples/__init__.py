@@ -1,0 +1,1 @@
+"""Runnable examples built on keras_blocks (run them with `python -m examples.NAME`)."""

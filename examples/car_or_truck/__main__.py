@@ -1,0 +1,7 @@
+"""`python -m examples.car_or_truck ...` runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""What the example trains: the data and weights it finds, and its recipes as dataclasses.
+
+A recipe holds every setting of one training run. The presets are the two sizes the
+command line offers: `quick` (the default, a few minutes on 2 CPU cores) and `full`
+(the measured accuracy recipes; their figures are in docs/examples/car-or-truck.md).
+Flags such as `--epochs` replace a preset's field (`dataclasses.replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+SHARED_DATA = SHARED / "data" / "cifar10-car-truck"
+SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_no_top.weights.h5"
+CLASS_NAMES = ("Car", "Truck")
+MODELS = ("custom", "transfer")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+SYNTHETIC_IMAGES_PER_CLASS = {"quick": 300, "full": 1500}
+HEAD_LEARNING_RATE = 1e-3  # phase 1 of transfer learning
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomRecipe:
+    """The convnet trained from scratch: patch whitening, then one pool-first
+    `ConvBlock(repeats=2)` stage per width, a max-pooling `DenseHead`; SGD with Nesterov
+    momentum on a warmed-up cosine schedule, label smoothing."""
+
+    image_size: int
+    epochs: int
+    widths: tuple[int, ...]
+    batch_size: int
+    learning_rate: float
+    label_smoothing: float
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferRecipe:
+    """MobileNetV2 (ImageNet weights) with a `DenseHead`: `head_epochs` on the frozen
+    base, then `epochs` of fine-tuning the top `unfreeze` blocks (`None`: all) with a
+    warmed-up cosine schedule; batch norm stays in inference mode."""
+
+    image_size: int
+    head_epochs: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    unfreeze: int | None
+    seed: int = 0
+    weights: str | None = None  # None (random), "imagenet" or a file path
+    weights_label: str = "random weights"
+
+
+PRESETS = {
+    "quick": {
+        "custom": CustomRecipe(image_size=32, epochs=3, widths=(16, 48, 48), batch_size=128,
+                               learning_rate=0.1, label_smoothing=0.1),
+        "transfer": TransferRecipe(image_size=64, head_epochs=1, epochs=1, batch_size=64,
+                                   learning_rate=3e-4, unfreeze=4),
+    },
+    "full": {
+        # Sized to train in under 20 minutes on 2 CPU cores (about 39 s an epoch).
+        "custom": CustomRecipe(image_size=32, epochs=30, widths=(48, 128, 128),
+                               batch_size=128, learning_rate=0.1, label_smoothing=0.1),
+        # ImageNet features need the objects near their ImageNet scale: upscale 5x.
+        "transfer": TransferRecipe(image_size=160, head_epochs=1, epochs=12, batch_size=64,
+                                   learning_rate=3e-4, unfreeze=None),
+    },
+}
