@@ -8,6 +8,7 @@ from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
 from keras_blocks.models.preprocessing import ImagePreprocessing
 from keras_blocks.models.pretrained import pretrained_base
 from keras_blocks.models.squeezenet import squeezenet_base
+from keras_blocks.models.vgg16 import vgg16_base
 
 __all__: list[str] = [
     "Classifier",
@@ -24,4 +25,5 @@ __all__: list[str] = [
     "pretrained_base",
     "squeezenet_base",
     "unfreeze_top",
+    "vgg16_base",
 ]

@@ -135,6 +135,7 @@ def pretrained_base(
     | `"densenet121"` | `keras.applications.DenseNet121` | `"torch"` |
     | `"efficientnet_b0"` | `keras.applications.EfficientNetB0` | built in (rescaling) |
     | `"kb_mobilenet_v2"` | `keras_blocks.models.mobilenet_v2_base` | `"tf"` |
+    | `"kb_vgg16"` | `keras_blocks.models.vgg16_base` | `"caffe"` |
     | `"squeezenet"` | `keras_blocks.models.squeezenet_base` | `"caffe"` |
 
     Note: with a local weights file, `keras.applications.EfficientNetB0` leaves out
@@ -312,6 +313,12 @@ def _kb_mobilenet_v2(input_shape, weights):
     return mobilenet_v2_base(input_shape, weights=weights)
 
 
+def _kb_vgg16(input_shape, weights):
+    from keras_blocks.models.vgg16 import vgg16_base
+
+    return vgg16_base(input_shape, weights=weights)
+
+
 def _squeezenet(input_shape, weights):
     from keras_blocks.models.squeezenet import squeezenet_base
 
@@ -333,6 +340,8 @@ for _spec in (
              description="keras.applications.EfficientNetB0 (rescaling built in)"),
     BaseSpec("kb_mobilenet_v2", _kb_mobilenet_v2, "tf",
              description="keras_blocks.models.mobilenet_v2_base (InvertedResidual blocks)"),
+    BaseSpec("kb_vgg16", _kb_vgg16, "caffe",
+             description="keras_blocks.models.vgg16_base (ConvBlocks)"),
     BaseSpec("squeezenet", _squeezenet, "caffe",
              description="keras_blocks.models.squeezenet_base (FireBlocks, v1.1)"),
 ):
