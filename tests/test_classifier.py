@@ -245,7 +245,7 @@ def test_compile_errors():
         compile_classifier(tanh)
     with pytest.raises(ValueError, match="Unknown optimizer 'adamm'"):
         compile_classifier(tanh, optimizer="adamm", loss="mse")
-    with pytest.raises(ValueError, match="`learning_rate` must be a number > 0"):
+    with pytest.raises(ValueError, match="`learning_rate` must be a finite number > 0"):
         make_optimizer("adam", 0)
     with pytest.raises(ValueError, match="cannot be combined with an optimizer instance"):
         make_optimizer(keras.optimizers.Adam(), 1e-3)

@@ -147,7 +147,7 @@ def test_a_frozen_container_above_the_base_is_an_error(tiny_base):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"count": -1}, "`count` must be an integer >= 0; got -1"),
+        ({"count": -1}, "`count` must be an int >= 0 or None \\(all\\); got -1"),
         ({"count": 53}, r"`count` must be at most 52 \(the layers with trainable weights"),
         ({"count": 1, "unit": "stages"}, "`unit` must be one of 'layers', 'blocks'"),
     ],
@@ -196,7 +196,8 @@ def test_fine_tune_phases_on_generated_data(tiny_base):
     [
         ({"optimizer": keras.optimizers.Adam()}, "not an instance"),
         ({"optimizer": "adamm"}, "Unknown optimizer 'adamm'"),
-        ({"head_learning_rate": 0}, "`head_learning_rate` must be a number > 0"),
+        ({"head_learning_rate": 0}, "`head_learning_rate` must be a finite number > 0"),
+        ({"fine_tune_learning_rate": float("inf")}, "`fine_tune_learning_rate` must be a finite"),
         ({"fine_tune_learning_rate": -1e-5}, "`fine_tune_learning_rate`"),
         ({"head_epochs": -1}, "`head_epochs` must be an integer >= 0"),
         ({"unfreeze": 1.5}, "`unfreeze`"),

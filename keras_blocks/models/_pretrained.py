@@ -210,27 +210,3 @@ def load_weights_by_plan(
         layer.set_weights(stored[file_name])
 
 
-def check_input_shape(owner: str, input_shape, *, channels: int | None = None) -> tuple:
-    """`(height, width, channels)` with positive ints or `None` (spatial only)."""
-    ok = (
-        isinstance(input_shape, Sequence)
-        and not isinstance(input_shape, str)
-        and len(input_shape) == 3
-        and all(
-            d is None or (isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0)
-            for d in input_shape
-        )
-        and input_shape[2] is not None
-    )
-    if not ok:
-        raise ValueError(
-            f"{owner}: `input_shape` must be (height, width, channels) with positive "
-            f"integers (height and width may be None); got {input_shape!r}."
-        )
-    shape = tuple(None if d is None else int(d) for d in input_shape)
-    if channels is not None and shape[2] != channels:
-        raise ValueError(
-            f"{owner}: `input_shape` must have {channels} channels for these weights; got "
-            f"{input_shape!r}."
-        )
-    return shape

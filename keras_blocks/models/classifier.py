@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import keras
 
 from keras_blocks import registry
+from keras_blocks.models import _checks
 from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.preprocessing import ImagePreprocessing
 from keras_blocks.models.pretrained import DEFAULT_INPUT_SHAPE, pretrained_base
@@ -280,17 +279,7 @@ def _resolve_input_shape(base, input_shape, owner="build_classifier"):
                 "a model without a defined input; got input_shape=None."
             )
         return base_shape
-    if (
-        not isinstance(input_shape, Sequence)
-        or isinstance(input_shape, str)
-        or len(input_shape) != 3
-        or not all(d is None or (isinstance(d, int) and d > 0) for d in input_shape)
-    ):
-        raise ValueError(
-            f"{owner}: `input_shape` must be (height, width, channels) with "
-            f"positive integers (height and width may be None); got {input_shape!r}."
-        )
-    input_shape = tuple(input_shape)
+    input_shape = _checks.input_shape(owner, input_shape)
     if base_shape is not None and len(base_shape) == 3:
         clash = [
             (i, a, b)
@@ -533,14 +522,7 @@ def make_optimizer(optimizer="adam", learning_rate=None):
         make_optimizer("adam", 1e-4).learning_rate  # 1e-4
         ```
     """
-    if learning_rate is not None and (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, int | float)
-        or learning_rate <= 0
-    ):
-        raise ValueError(
-            f"`learning_rate` must be a number > 0 or None; got {learning_rate!r}."
-        )
+    _checks.learning_rate("", "learning_rate", learning_rate, optional=True)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         if learning_rate is not None:
             raise ValueError(

@@ -10,6 +10,7 @@ import keras
 import keras_blocks.blocks  # noqa: F401  (registers the built-in blocks by name)
 from keras_blocks import _validation as check
 from keras_blocks import registry
+from keras_blocks.models import _checks
 
 # The course's custom convnet base (Kaggle "Computer Vision", lesson "Custom Convnets"):
 # three blocks of one 'same'-padded ReLU convolution and a 2x2 max pooling, 32/64/128
@@ -142,7 +143,7 @@ def build_conv_net(blocks, input_shape=None, *, defaults=None, name="conv_net"):
     layers = [_create_block(owner, i, entry, defaults) for i, entry in enumerate(blocks)]
     if input_shape is None:
         return keras.Sequential(layers, name=name)
-    input_shape = _check_input_shape(owner, input_shape)
+    input_shape = _checks.input_shape(owner, input_shape)
     # Build block by block so that a block that cannot take its input is named.
     x = keras.KerasTensor((None, *input_shape))
     for i, layer in enumerate(layers):
@@ -215,19 +216,3 @@ def _create_block(owner: str, index: int, entry: Any, defaults: Mapping) -> kera
         )
     return layer
 
-
-def _check_input_shape(owner: str, input_shape) -> tuple:
-    ok = (
-        isinstance(input_shape, Sequence)
-        and not isinstance(input_shape, str)
-        and len(input_shape) == 3
-        and all(d is None or (check._is_int(d) and d >= 1) for d in input_shape[:2])
-        and check._is_int(input_shape[2])
-        and input_shape[2] >= 1
-    )
-    if not ok:
-        raise ValueError(
-            f"{owner}: `input_shape` must be (height, width, channels) with positive "
-            f"integers (height and width may be None); got {input_shape!r}."
-        )
-    return tuple(None if d is None else int(d) for d in input_shape)

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import keras
 
 from keras_blocks import _validation as check
+from keras_blocks.models import _checks
 from keras_blocks.models.classifier import Classifier, compile_classifier, make_optimizer
 from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.preprocessing import ImagePreprocessing
@@ -201,14 +202,7 @@ def unfreeze_top(model, count=None, unit="layers", base=None, freeze_batchnorm=T
     if base is None:
         base = find_base(model)
     units = trainable_units(base, unit, freeze_batchnorm)
-    if count is None:
-        count = len(units)
-    count = check.positive_int("unfreeze_top", "count", count, minimum=0)
-    if count > len(units):
-        raise ValueError(
-            f"unfreeze_top: `count` must be at most {len(units)} (the {unit} with trainable "
-            f"weights in base {base.name!r}); got {count}. Pass count=None to unfreeze all."
-        )
+    count = _checks.unfreeze_count("unfreeze_top", "count", count, len(units), unit, base.name)
     _check_containers_trainable(model, base)
     chosen = units[len(units) - count:] if count else []
     top = {
@@ -383,10 +377,8 @@ def fine_tune(
     head_epochs = check.positive_int(owner, "head_epochs", head_epochs, minimum=0)
     fine_tune_epochs = check.positive_int(owner, "fine_tune_epochs", fine_tune_epochs, minimum=0)
     check.one_of(owner, "unit", unit, UNITS)
-    for arg, value in (("head_learning_rate", head_learning_rate),
-                       ("fine_tune_learning_rate", fine_tune_learning_rate)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ValueError(f"{owner}: `{arg}` must be a number > 0; got {value!r}.")
+    _checks.learning_rate(owner, "head_learning_rate", head_learning_rate)
+    _checks.learning_rate(owner, "fine_tune_learning_rate", fine_tune_learning_rate)
     if isinstance(optimizer, keras.optimizers.Optimizer):
         raise ValueError(
             f"{owner}: `optimizer` must be a name or a callable taking the learning rate, "
@@ -396,15 +388,8 @@ def fine_tune(
     make_optimizer(optimizer, head_learning_rate)  # fail before training, not between phases
     if base is None:
         base = find_base(model)
-    if unfreeze is not None:
-        check.positive_int(owner, "unfreeze", unfreeze, minimum=0)
-        available = len(trainable_units(base, unit))
-        if unfreeze > available:
-            raise ValueError(
-                f"{owner}: `unfreeze` must be at most {available} (the {unit} with "
-                f"trainable weights in base {base.name!r}); got {unfreeze}. Pass None to "
-                "unfreeze all."
-            )
+    _checks.unfreeze_count(owner, "unfreeze", unfreeze, len(trainable_units(base, unit)),
+                           unit, base.name)
     fit_args = {
         "validation_data": validation_data,
         "callbacks": callbacks,

@@ -10,7 +10,7 @@ import keras
 from keras_blocks.blocks._base import make_divisible
 from keras_blocks.blocks.conv_block import ConvBlock
 from keras_blocks.blocks.inverted_residual import InvertedResidual
-from keras_blocks.models import _pretrained
+from keras_blocks.models import _checks, _pretrained
 
 _OWNER = "mobilenet_v2_base"
 # The URL keras.applications downloads its MobileNetV2 ImageNet weights from.
@@ -94,7 +94,7 @@ def mobilenet_v2_base(input_shape, weights=None, alpha=1.0, name="mobilenet_v2_b
         base(np.zeros((1, 96, 96, 3), "float32")).shape  # (1, 3, 3, 1280)
         ```
     """
-    shape = _pretrained.check_input_shape(_OWNER, input_shape)
+    shape = _checks.input_shape(_OWNER, input_shape)
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha > 0:
         raise ValueError(f"{_OWNER}: `alpha` must be a number > 0; got {alpha!r}.")
     path = _pretrained.resolve_weights(_OWNER, weights, lambda: _imagenet_file(alpha, shape))

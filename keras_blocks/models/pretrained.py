@@ -8,13 +8,13 @@ feature map comes out; the network's own `preprocess_input` is an
 
 from __future__ import annotations
 
-import numbers
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import keras
 
 from keras_blocks import registry
+from keras_blocks.models import _checks
 from keras_blocks.models._pretrained import (
     WeightsDownloadError,  # noqa: F401  (public here)
     download_weights,
@@ -209,22 +209,7 @@ def _resolve_weights(name, weights):
 
 def _check_input_shape(spec, input_shape, weights):
     owner = f"pretrained_base({spec.name!r})"
-    ok = (
-        isinstance(input_shape, Sequence)
-        and not isinstance(input_shape, str)
-        and len(input_shape) == 3
-        and all(
-            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0)
-            for d in input_shape
-        )
-        and input_shape[2] is not None
-    )
-    if not ok:
-        raise ValueError(
-            f"{owner}: `input_shape` must be (height, width, channels) with positive "
-            f"integers (height and width may be None); got {input_shape!r}."
-        )
-    shape = tuple(None if d is None else int(d) for d in input_shape)
+    shape = _checks.input_shape(owner, input_shape)
     if (weights is not None or spec.preprocessing in ("caffe", "torch")) and shape[2] != 3:
         raise ValueError(
             f"{owner}: `input_shape` must have 3 channels (RGB) for pretrained weights and "

@@ -6,7 +6,7 @@ import keras
 
 from keras_blocks.blocks.conv_block import ConvBlock
 from keras_blocks.blocks.fire_block import FireBlock
-from keras_blocks.models import _pretrained
+from keras_blocks.models import _checks, _pretrained
 
 _OWNER = "squeezenet_base"
 # Where rcmalli/keras-squeezenet (MIT) publishes the converted Caffe weights without top.
@@ -71,7 +71,7 @@ def squeezenet_base(input_shape, weights=None, name="squeezenet_base"):
         base(np.zeros((1, 96, 96, 3), "float32")).shape  # (1, 5, 5, 512)
         ```
     """
-    shape = _pretrained.check_input_shape(_OWNER, input_shape)
+    shape = _checks.input_shape(_OWNER, input_shape)
     for side in shape[:2]:
         if side is not None and side < 31:
             raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_blocks.blocks.conv_block import ConvBlock
-from keras_blocks.models import _pretrained
+from keras_blocks.models import _checks, _pretrained
 
 _OWNER = "vgg16_base"
 # The file keras.applications.VGG16(include_top=False) downloads, and its hash.
@@ -65,7 +65,7 @@ def vgg16_base(input_shape, weights=None, name="vgg16_base"):
         base(np.zeros((1, 64, 64, 3), "float32")).shape  # (1, 2, 2, 512)
         ```
     """
-    shape = _pretrained.check_input_shape(_OWNER, input_shape)
+    shape = _checks.input_shape(_OWNER, input_shape)
     for size in shape[:2]:
         if size is not None and size < 32:
             raise ValueError(
