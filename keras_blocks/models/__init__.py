@@ -2,6 +2,7 @@
 
 from keras_blocks.models.classifier import Classifier, build_classifier, compile_classifier
 from keras_blocks.models.conv_net import build_conv_net, course_conv_net, make_block_specs
+from keras_blocks.models.convnext import convnext_tiny_base
 from keras_blocks.models.fine_tune import find_base, fine_tune, unfreeze_top
 from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
@@ -17,6 +18,7 @@ __all__: list[str] = [
     "build_classifier",
     "build_conv_net",
     "compile_classifier",
+    "convnext_tiny_base",
     "course_conv_net",
     "find_base",
     "fine_tune",

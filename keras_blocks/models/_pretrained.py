@@ -171,7 +171,9 @@ def load_weights_by_plan(
         owner: the builder's name, for error messages.
         path: the weights file.
         plan: `(name in the file, our built layer)` pairs, in network order. Each layer
-            receives the file's arrays in its `weights` order.
+            receives the file's arrays in its `weights` order. Instead of a layer, a list
+            of variables receives them in list order (a block's own weight, such as a
+            layer scale, that the published network keeps in a layer of its own).
         stored: the file's contents when already read with `read_h5_weights` (builders
             read the file before building, so an unreadable file fails fast).
 
@@ -184,7 +186,7 @@ def load_weights_by_plan(
     if stored is None:
         stored = read_h5_weights(path, owner)
     for file_name, layer in plan:
-        expected = [tuple(w.shape) for w in layer.weights]
+        expected = [tuple(w.shape) for w in _targets(layer)]
         if file_name not in stored:
             held = ", ".join(repr(n) for n in list(stored)[:6])
             raise ValueError(
@@ -207,6 +209,11 @@ def load_weights_by_plan(
             + ". Is it a file for another network, or one with a classification top?"
         )
     for file_name, layer in plan:
-        layer.set_weights(stored[file_name])
+        for variable, array in zip(_targets(layer), stored[file_name], strict=True):
+            variable.assign(array)
+
+
+def _targets(layer):
+    return list(layer) if isinstance(layer, list | tuple) else layer.weights
 
 

@@ -136,6 +136,7 @@ def pretrained_base(
     | `"efficientnet_b0"` | `keras.applications.EfficientNetB0` | built in (rescaling) |
     | `"kb_mobilenet_v2"` | `keras_blocks.models.mobilenet_v2_base` | `"tf"` |
     | `"kb_vgg16"` | `keras_blocks.models.vgg16_base` | `"caffe"` |
+    | `"kb_convnext_tiny"` | `keras_blocks.models.convnext_tiny_base` | `"torch"` |
     | `"squeezenet"` | `keras_blocks.models.squeezenet_base` | `"caffe"` |
 
     Note: with a local weights file, `keras.applications.EfficientNetB0` leaves out
@@ -304,6 +305,12 @@ def _kb_vgg16(input_shape, weights):
     return vgg16_base(input_shape, weights=weights)
 
 
+def _kb_convnext_tiny(input_shape, weights):
+    from keras_blocks.models.convnext import convnext_tiny_base
+
+    return convnext_tiny_base(input_shape, weights=weights)
+
+
 def _squeezenet(input_shape, weights):
     from keras_blocks.models.squeezenet import squeezenet_base
 
@@ -327,6 +334,8 @@ for _spec in (
              description="keras_blocks.models.mobilenet_v2_base (InvertedResidual blocks)"),
     BaseSpec("kb_vgg16", _kb_vgg16, "caffe",
              description="keras_blocks.models.vgg16_base (ConvBlocks)"),
+    BaseSpec("kb_convnext_tiny", _kb_convnext_tiny, "torch",
+             description="keras_blocks.models.convnext_tiny_base (ConvNeXtBlocks)"),
     BaseSpec("squeezenet", _squeezenet, "caffe",
              description="keras_blocks.models.squeezenet_base (FireBlocks, v1.1)"),
 ):
