@@ -36,7 +36,8 @@ LABEL_MODES = ("binary", "int", "categorical")
 SUBSETS = ("training", "validation", "both")
 CACHE_AT = ("target", "source")
 ON_ERROR = ("raise", "skip")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+CACHE_CHECKS = ("stat", "content")
 _BUILD_BATCH = 256
 
 
@@ -83,6 +84,8 @@ def make_pipeline(
     interleave=None,
     validate: bool = True,
     input_context=None,
+    cache_check: str = "stat",
+    source_range=None,
 ):
     """Builds a `tf.data.Dataset` of `(images, labels)` batches ready for `model.fit`.
 
@@ -124,8 +127,16 @@ def make_pipeline(
         source: a directory with one subfolder per class (the course's layout, any
             file system `tf.io.gfile` supports); a list of `(path, label)` pairs with
             labels as class-name strings or integer indices; a tuple `(images, labels)`
-            of NumPy arrays with pixels in `[0, 255]`; or a `tf.data.Dataset` of
-            unbatched `(image, label)` elements.
+            of NumPy arrays (see `source_range` for the accepted dtypes and values); or
+            a `tf.data.Dataset` of unbatched `(image, label)` elements (non-`uint8`
+            images must be finite and in `[0, 255]`, checked image by image). In a
+            directory, an empty class folder raises (naming it), and so does a
+            dataset root given for one split (class folders that hold only class
+            folders, such as `data/` for `data/train`: pass `class_names` if those
+            really are the classes). A class folder may be a link; inside one, links
+            to folders are not followed and a link to a file listed elsewhere is left
+            out (both with a warning naming them), so no image is listed twice or
+            under another class; a symlink loop raises, naming the link.
         image_size: output `(height, width)`, or one int for square images.
         batch_size: images per batch (the global batch under a distribution strategy).
         shuffle: shuffle every epoch, with a new order each epoch.
@@ -137,6 +148,11 @@ def make_pipeline(
             path also writes them to that file (atomically, when the decode pass is
             complete, so an interrupted run never leaves a half-written cache) and later
             runs load it instead of decoding; `False` decodes the files every epoch.
+            The file is rebuilt, with a warning saying why, when the files, settings
+            or (see `cache_check`) any file's size, modification time or contents
+            changed, or when its bytes are damaged (it stores checksums of its header
+            and pixels). An existing file that is not a cache is never overwritten (a
+            `ValueError`), and a path that cannot be written fails before decoding.
         cache_at: the size the cache keeps file images at. `"source"` (default):
             when every image has the same size and it is smaller than `image_size`
             (the course's 32x32 photos shown at 128x128), the images' own size, and
@@ -178,9 +194,21 @@ def make_pipeline(
             them, an int sets the number of files read at once.
         validate: with `cache=False`, decode every file once while building the
             pipeline to find bad files up front (as the cache does). Without it a bad
-            file fails in the middle of an epoch.
+            file fails in the middle of an epoch (an error naming the file), so
+            `validate=False` with `on_error="skip"` raises.
         input_context: a `tf.distribute.InputContext` from
             `distribute_datasets_from_function`, to shard the files per input pipeline.
+        cache_check: how a cache file is checked against the image files: `"stat"`
+            (default: each file's size and modification time, cheap) or `"content"`
+            (a SHA-256 of each file's bytes, read again at every load: catches a file
+            rewritten with the same size and time, and ignores a mere `touch`).
+        source_range: `(low, high)` of the pixel values of an `(images, labels)`
+            array `source`, scaled linearly to `[0, 255]` (such as `(0, 1)` for
+            float images or `(0, 65535)` for 16-bit ones); every value must be finite
+            and in the range. `None` (default) accepts `uint8`, other integer dtypes
+            with values in `[0, 255]`, and finite floats in `[0, 255]` whose maximum is
+            above 2 (a smaller maximum looks like `[0, 1]` floats); anything else
+            raises, naming the values found. Nothing is clipped silently.
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` (a `(train, valid)` pair for
@@ -194,8 +222,12 @@ def make_pipeline(
             directory's, a non-positive `image_size` or `batch_size`,
             `validation_split` without `subset`, `shuffle=True` with `seed=None` when
             `TF_CONFIG` lists several workers and no `input_context` is given (the
-            workers would shuffle differently), or (with `on_error="raise"`) a file
-            that cannot be decoded.
+            workers would shuffle differently), (with `on_error="raise"`) a file
+            that cannot be decoded, a class whose every file is bad, array pixels that
+            are NaN, infinite or outside the accepted range, an `image_size` whose
+            float32 batch would not fit in memory (the message gives the figure), or
+            a `cache` path that is a directory, an existing non-cache file or not
+            writable.
 
     Example:
         ```python
@@ -216,6 +248,14 @@ def make_pipeline(
     check.one_of(OWNER, "interpolation", interpolation, sources.INTERPOLATIONS)
     check.one_of(OWNER, "on_error", on_error, ON_ERROR)
     check.one_of(OWNER, "cache_at", cache_at, CACHE_AT)
+    check.one_of(OWNER, "cache_check", cache_check, CACHE_CHECKS)
+    if source_range is not None:
+        source_range = check.value_range(OWNER, "source_range", source_range)
+        if not all(np.isfinite(source_range)):
+            raise ValueError(
+                f"{OWNER}: `source_range` must be finite; got {source_range!r}."
+            )
+    _check_batch_bytes(image_size, batch_size)
     value_range = check.value_range(OWNER, "value_range", value_range)
     if num_parallel_calls != AUTOTUNE:
         num_parallel_calls = check.positive_int(
@@ -236,6 +276,13 @@ def make_pipeline(
     else:
         interleave = check.positive_int(OWNER, "interleave", interleave)
     cache_path = _check_cache(cache)
+    if cache is False and not validate and on_error == "skip":
+        raise ValueError(
+            f"{OWNER}: on_error='skip' with cache=False needs validate=True: without the "
+            "validation pass a bad file is only met in the middle of an epoch, where it "
+            "can no longer be skipped. Pass validate=True (one decode pass while building "
+            "the pipeline) or on_error='raise'."
+        )
     _check_multi_worker_seed(shuffle, seed, input_context)
     if validation_split is not None:
         validation_split = check.fraction(OWNER, "validation_split", validation_split)
@@ -271,6 +318,7 @@ def make_pipeline(
         "on_error": on_error,
         "value_range": value_range,
         "input_context": input_context,
+        "cache_check": cache_check,
     }
 
     if isinstance(source, tf.data.Dataset):
@@ -284,15 +332,31 @@ def make_pipeline(
             source, class_names, cache, cache_path, shuffle, augment, settings
         )
 
+    if source_range is not None and not _is_array_pair(source):
+        raise ValueError(
+            f"{OWNER}: `source_range` is for an (images, labels) tuple of NumPy arrays "
+            f"`source`; got a {type(source).__name__} `source`."
+        )
     if _is_array_pair(source):
         if cache_path is not None:
             raise ValueError(
                 f"{OWNER}: `cache` as a file is for files; (images, labels) arrays are "
                 "already in memory and are always kept there as uint8."
             )
-        images, labels, names = sources.arrays_source(source[0], source[1], class_names)
+        images, labels, names = sources.arrays_source(
+            source[0], source[1], class_names, source_range
+        )
         _check_classes(names, labels, label_mode)
         keys = [str(i) for i in range(len(labels))]
+
+        height, width = image_size
+        if len(images) * height * width * 3 > _memory_bytes() // 2:
+            raise ValueError(
+                f"{OWNER}: the uint8 cache of {len(images)} images at `image_size`="
+                f"{image_size} needs {_human(len(images) * height * width * 3)}, more "
+                f"than half of this machine's memory ({_human(_memory_bytes())}). Pass a "
+                "smaller `image_size`."
+            )
 
         def build(keep, subset_name, do_shuffle, do_augment):
             part = images if keep is None else images[keep]
@@ -335,6 +399,36 @@ def make_pipeline(
 
 
 # --------------------------------------------------------------------------- checks
+
+
+def _memory_bytes() -> int:
+    """Physical memory of this machine (1 TiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**40
+
+
+def _check_batch_bytes(image_size, batch_size):
+    """Refuses a float32 batch that could not fit in this machine's memory."""
+    height, width = image_size
+    batch_bytes = batch_size * height * width * 3 * 4
+    memory = _memory_bytes()
+    if batch_bytes > memory // 2:
+        raise ValueError(
+            f"{OWNER}: `image_size`={image_size} with `batch_size`={batch_size} makes "
+            f"each float32 batch {batch_size} x {height} x {width} x 3 x 4 bytes = "
+            f"{_human(batch_bytes)}, more than half of this machine's memory "
+            f"({_human(memory)}). Pass a smaller `image_size` or `batch_size`."
+        )
+
+
+def _human(n_bytes) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n_bytes < 1000 or unit == "TB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    return ""
 
 
 def _check_cache(cache):
@@ -463,9 +557,12 @@ def _read_and_decode(paths_t, order, settings, interleave, deterministic, resize
 
 
 def _error_reason(error) -> str:
+    """The first line of a TensorFlow error, without its op and node decorations."""
     message = getattr(error, "message", str(error))
-    message = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", message).strip()
-    return (message.splitlines() or ["unknown error"])[0]
+    message = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", message)
+    message = (message.strip().splitlines() or [""])[0]
+    message = re.sub(r"\s*\bname:\s*\S*$", "", message)  # eager errors end in "name: "
+    return re.sub(r"\s+", " ", message).strip() or "unknown error"
 
 
 def _decode_pass(files, settings, keep_pixels):
@@ -577,6 +674,7 @@ def _report_skipped(skipped, on_error, n_total):
 
 
 def _fingerprint(files, settings) -> str:
+    """What the cached pixels depend on, besides the files' contents (see `_file_stamps`)."""
     payload = {
         "version": CACHE_VERSION,
         "paths": files.paths,
@@ -590,55 +688,180 @@ def _fingerprint(files, settings) -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
-_MAGIC = b"KBCACHE1"
+def _file_stamps(paths) -> list:
+    """`[size, mtime in ns]` of each file (`None` for a file that cannot be read)."""
+    stamps = []
+    for path in paths:
+        try:
+            if sources.is_remote(path):
+                stat = tf.io.gfile.stat(path)
+                stamps.append([int(stat.length), int(stat.mtime_nsec)])
+            else:
+                stat = os.stat(path)
+                stamps.append([int(stat.st_size), int(stat.st_mtime_ns)])
+        except (OSError, tf.errors.OpError):
+            stamps.append(None)
+    return stamps
 
 
-def _load_cache(path, fingerprint):
-    """The cache file's arrays, or `None` (with a warning) when it cannot be used."""
-    if not tf.io.gfile.exists(path):
+def _file_hashes(paths) -> list:
+    """SHA-256 of each file's bytes (`None` for a file that cannot be read)."""
+    hashes = []
+    for path in paths:
+        try:
+            with tf.io.gfile.GFile(path, "rb") as f:
+                hashes.append(hashlib.sha256(f.read()).hexdigest())
+        except (OSError, tf.errors.OpError):
+            hashes.append(None)
+    return hashes
+
+
+def _changed(paths, old, new, how) -> str | None:
+    """Why a cache no longer matches its files (`None`: it does)."""
+    if len(old) != len(new):
+        return "it lists another number of files"
+    changed = [p for p, a, b in zip(paths, old, new, strict=True) if a != b]
+    if not changed:
         return None
+    return (
+        f"{len(changed)} of {len(paths)} file(s) changed since it was built ({how}), "
+        f"such as {changed[:3]}"
+    )
+
+
+_MAGIC_PREFIX = b"KBCACHE"
+_MAGIC = _MAGIC_PREFIX + bytes([48 + CACHE_VERSION])
+_DIGEST = 32  # bytes of a SHA-256
+
+
+def _payload_digest(images, labels) -> str:
+    digest = hashlib.sha256()
+    for start in range(0, len(images), 1024):
+        digest.update(np.ascontiguousarray(images[start : start + 1024]).data)
+    digest.update(np.asarray(labels, "<i4").tobytes())
+    return digest.hexdigest()
+
+
+class _UnusableCacheError(Exception):
+    """The cache file cannot be used; the message says why (and it is rebuilt)."""
+
+
+def _read_cache(path):
+    """The cache file's header and arrays; `_UnusableCacheError` for a damaged or old file."""
+    size = tf.io.gfile.stat(path).length
+    with tf.io.gfile.GFile(path, "rb") as f:
+        magic = f.read(len(_MAGIC))
+        if magic != _MAGIC:
+            raise _UnusableCacheError(f"written by another version ({magic!r})")
+        header_size = int.from_bytes(f.read(8), "little")
+        if header_size > size - len(_MAGIC) - 8 - _DIGEST:
+            raise _UnusableCacheError(f"its header size field is damaged ({header_size} bytes)")
+        raw = f.read(header_size)
+        if hashlib.sha256(raw).digest() != f.read(_DIGEST):
+            raise _UnusableCacheError("its header is damaged (checksum mismatch)")
+        header = json.loads(raw.decode())
+        shape = tuple(int(d) for d in header["shape"])
+        n_bytes = int(np.prod(shape))
+        if size != len(_MAGIC) + 8 + header_size + _DIGEST + n_bytes + 4 * shape[0]:
+            raise _UnusableCacheError("the file has the wrong size (truncated or appended to)")
+        images = np.frombuffer(f.read(n_bytes), np.uint8)
+        labels = np.frombuffer(f.read(4 * shape[0]), "<i4")
+    if _payload_digest(images, labels) != header["payload_sha256"]:
+        raise _UnusableCacheError("its pixel data is damaged (checksum mismatch)")
+    header["images"] = images.reshape(shape)
+    header["labels"] = labels.astype(np.int32)
+    return header
+
+
+def _check_cache_file(path):
+    """Refuses to use (and later overwrite) an existing file that is not a cache."""
+    if not tf.io.gfile.exists(path):
+        return
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
-            if f.read(len(_MAGIC)) != _MAGIC:
-                raise ValueError("not a keras_blocks cache file")
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")).decode())
-            if header["fingerprint"] != fingerprint:
-                warnings.warn(
-                    f"{OWNER}: the cache file {path!r} was built from other files or "
-                    "settings; rebuilding it.",
-                    stacklevel=4,
-                )
-                return None
-            shape = tuple(header["shape"])
-            n_bytes = int(np.prod(shape))
-            images = np.frombuffer(f.read(n_bytes), np.uint8)
-            labels = np.frombuffer(f.read(4 * shape[0]), np.int32)
-            if images.size != n_bytes or labels.size != shape[0] or f.read(1):
-                raise ValueError("the file has the wrong size")
-    except (OSError, ValueError, KeyError, tf.errors.OpError) as error:
-        warnings.warn(
-            f"{OWNER}: the cache file {path!r} is unreadable ({error}); rebuilding it.",
-            stacklevel=4,
+            start = f.read(len(_MAGIC_PREFIX))
+    except (OSError, tf.errors.OpError) as error:
+        raise ValueError(
+            f"{OWNER}: `cache` file {path!r} exists but cannot be read ({error})."
+        ) from None
+    if start and not start.startswith(_MAGIC_PREFIX):
+        raise ValueError(
+            f"{OWNER}: `cache` {path!r} is an existing file that is not a keras_blocks "
+            "cache; refusing to overwrite it. Pass a new file path (such as "
+            f"{path + '.cache'!r}), or delete the file."
         )
+
+
+def _check_writable(path):
+    """Fails before the decode pass, not after it, when the cache cannot be written."""
+    parent = os.path.dirname(path) or "."
+    probe = f"{path}.partial-{uuid.uuid4().hex}"
+    try:
+        if not tf.io.gfile.exists(parent):
+            tf.io.gfile.makedirs(parent)
+        with tf.io.gfile.GFile(probe, "wb") as f:
+            f.write(b"")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "message", None) or str(error)
+        raise ValueError(
+            f"{OWNER}: `cache` file {path!r} cannot be written ({reason.splitlines()[0]}). "
+            "Pass a path in a writable folder, or cache=True to keep the cache in memory "
+            "only."
+        ) from None
+
+
+def _load_cache(path, fingerprint, files, cache_check):
+    """The cache file's arrays, or `None` (with a warning saying why) to rebuild it."""
+    if not tf.io.gfile.exists(path):
         return None
-    header["images"] = images.reshape(shape)
-    header["labels"] = labels
+    why = None
+    try:
+        if tf.io.gfile.stat(path).length == 0:
+            raise _UnusableCacheError("it is empty")
+        header = _read_cache(path)
+        if header["fingerprint"] != fingerprint:
+            why = "it was built from other files or settings"
+        elif cache_check == "content":
+            if header.get("hashes") is None:
+                why = "it was built without content hashes (cache_check='stat')"
+            else:
+                hashes = _file_hashes(files.paths)
+                why = _changed(files.paths, header["hashes"], hashes, "contents differ")
+        else:
+            stamps = _file_stamps(files.paths)
+            why = _changed(files.paths, header["stamps"], stamps, "size or modification time")
+    except _UnusableCacheError as error:
+        why = f"it is unusable: {error}"
+    except (OSError, ValueError, KeyError, TypeError, IndexError, tf.errors.OpError) as error:
+        why = f"it is unreadable ({type(error).__name__}: {error})"
+    if why is not None:
+        warnings.warn(f"{OWNER}: rebuilding the cache file {path!r}: {why}.", stacklevel=4)
+        return None
     return header
 
 
 def _write_cache(path, images, labels, **header):
     """Writes to a temporary name, then renames: the cache is whole or absent.
 
-    Format: magic, header length, JSON header, raw uint8 pixels, raw int32 labels.
+    Format: magic, header length, JSON header, the header's SHA-256, raw uint8 pixels,
+    raw int32 labels; the header holds the SHA-256 of the pixels and labels.
     """
     parent = os.path.dirname(path)
     if parent and not tf.io.gfile.exists(parent):
         tf.io.gfile.makedirs(parent)
     temporary = f"{path}.partial-{uuid.uuid4().hex}"
-    header = json.dumps({**header, "shape": list(images.shape)}).encode()
+    header = json.dumps(
+        {
+            **header,
+            "shape": list(images.shape),
+            "payload_sha256": _payload_digest(images, labels),
+        }
+    ).encode()
     try:
         with tf.io.gfile.GFile(temporary, "wb") as f:
             f.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+            f.write(hashlib.sha256(header).digest())
             if _Hooks.on_cache_write is not None:
                 _Hooks.on_cache_write()
             for start in range(0, len(images), 1024):  # bounded extra memory
@@ -660,30 +883,44 @@ def _files_pipeline(files, cache, cache_path, validate, do_shuffle, do_augment, 
         if validate:
             _, keep, skipped = _decode_pass(files, settings, keep_pixels=False)
             _report_skipped(skipped, settings["on_error"], n_total)
+            _check_no_class_lost(files, files.labels[keep])
             files = files.subset(keep)
-        ds = _stream_pipeline(files, do_shuffle, do_augment, settings)
+        ds = _stream_pipeline(
+            files, do_shuffle, do_augment, settings, name_failures=not validate
+        )
         return _annotate(ds, files.class_names, files.paths, skipped, 0, len(files.paths))
 
     loaded = None
     if cache_path is not None:
+        _check_cache_file(cache_path)
         fingerprint = _fingerprint(files, settings)
-        loaded = _load_cache(cache_path, fingerprint)
+        loaded = _load_cache(cache_path, fingerprint, files, settings["cache_check"])
     if loaded is not None:
         pixels = loaded["images"]
         kept_paths = loaded["paths"]
         skipped = [tuple(item) for item in loaded["skipped"]]
-        labels = loaded["labels"].astype(np.int32)
+        labels = loaded["labels"]
     else:
+        if cache_path is not None:
+            _check_writable(cache_path)
+            # Stamped before decoding: a file changed during the pass rebuilds next time.
+            stamps = _file_stamps(files.paths)
+            hashes = None
+            if settings["cache_check"] == "content":
+                hashes = _file_hashes(files.paths)
         pixels, keep, skipped = _decode_pass(files, settings, keep_pixels=True)
         kept_paths = [files.paths[i] for i in keep]
         labels = files.labels[keep]
     _report_skipped(skipped, settings["on_error"], n_total)
+    _check_no_class_lost(files, labels)
     if cache_path is not None and loaded is None:
         _write_cache(
             cache_path,
             pixels,
             labels,
             fingerprint=fingerprint,
+            stamps=stamps,
+            hashes=hashes,
             paths=kept_paths,
             skipped=[list(item) for item in skipped],
         )
@@ -691,6 +928,18 @@ def _files_pipeline(files, cache, cache_path, validate, do_shuffle, do_augment, 
     return _annotate(
         ds, files.class_names, kept_paths, skipped, pixels.nbytes, len(kept_paths)
     )
+
+
+def _check_no_class_lost(files, kept_labels):
+    """With on_error="skip": a class whose every file was bad would vanish silently."""
+    had = np.bincount(files.labels, minlength=len(files.class_names))
+    has = np.bincount(kept_labels, minlength=len(files.class_names))
+    lost = [files.class_names[k] for k in np.flatnonzero((had > 0) & (has == 0))]
+    if lost:
+        raise ValueError(
+            f"{OWNER}: every image file of class(es) {lost} could not be decoded (see "
+            "the files listed above); a class without images cannot be learnt."
+        )
 
 
 def _shard_and_batch(order, do_shuffle, settings, n):
@@ -719,18 +968,59 @@ def _gather_pipeline(pixels, labels, class_names, do_shuffle, do_augment, settin
     return _finish(ds, settings)
 
 
-def _stream_pipeline(files, do_shuffle, do_augment, settings):
+def _stream_pipeline(files, do_shuffle, do_augment, settings, name_failures=False):
     n = len(files.paths)
     paths_t = tf.constant(files.paths)
     labels_t = tf.constant(files.labels, tf.int32)
     order, batch_size = _shard_and_batch(tf.data.Dataset.range(n), do_shuffle, settings, n)
-    ds = _read_and_decode(
-        paths_t, order, settings, settings["interleave"], settings["deterministic"]
-    )
+    if name_failures:
+        ds = _decode_naming_failures(paths_t, order, settings, n)
+    else:
+        ds = _read_and_decode(
+            paths_t, order, settings, settings["interleave"], settings["deterministic"]
+        )
     ds = ds.map(_plain(lambda i, image: (image, tf.gather(labels_t, i))))
     ds = ds.batch(batch_size, drop_remainder=settings["drop_remainder"])
     ds = _map_batches(ds, files.class_names, do_augment, settings)
     return _finish(ds, settings)
+
+
+def _decode_naming_failures(paths_t, order, settings, n):
+    """`_read_and_decode`, where a file that fails raises an error naming it.
+
+    A TensorFlow decode error names no file. Each epoch's order is taken as one
+    tensor; the decoded stream drops failures (`ignore_errors`) and is zipped with that
+    order (plus an end marker): the first index that does not match is the bad file.
+    """
+    end = tf.constant(-1, tf.int64)
+    blank = tf.zeros([*settings["image_size"], 3], tf.uint8)
+
+    def epoch(indices):
+        expected = tf.data.Dataset.from_tensor_slices(indices)
+        decoded = _read_and_decode(paths_t, expected, settings, settings["interleave"], True)
+        decoded = decoded.ignore_errors().concatenate(
+            tf.data.Dataset.from_tensors((end, blank))
+        )
+        expected = expected.concatenate(tf.data.Dataset.from_tensors(end))
+
+        def check(want, got):
+            index, image = got
+            assertion = tf.debugging.Assert(
+                tf.equal(want, index),
+                [
+                    f"{OWNER}: could not read or decode the image file",
+                    tf.gather(paths_t, tf.maximum(want, 0)),
+                    "(cache=False, validate=False); pass validate=True to find every bad "
+                    "file, with the reason, when the pipeline is built.",
+                ],
+            )
+            with tf.control_dependencies([assertion]):
+                return tf.identity(index), image
+
+        pairs = tf.data.Dataset.zip((expected, decoded)).map(_plain(check))
+        return pairs.filter(_plain(lambda index, image: index >= 0))
+
+    return order.batch(max(n, 1)).flat_map(_plain(epoch))
 
 
 def _dequantize(images, value_range):
@@ -888,7 +1178,28 @@ def _from_dataset(source, class_names, cache, cache_path, shuffle, augment, sett
             f"(height, width, channels), not batches; got image spec {spec[0]}."
         )
 
+    checked = spec[0].dtype != tf.uint8
+
     def to_uint8(image, label):
+        if checked:  # saturate_cast would clip 16-bit pixels and turn NaN into 0
+            values = tf.cast(image, tf.float32)
+            finite = tf.reduce_all(tf.math.is_finite(values))
+            in_range = tf.logical_and(
+                tf.reduce_min(values) >= 0.0, tf.reduce_max(values) <= 255.0
+            )
+            assertion = tf.debugging.Assert(
+                tf.logical_and(finite, in_range),
+                [
+                    f"{OWNER}: a tf.data.Dataset `source` image of dtype "
+                    f"{spec[0].dtype.name} has NaN, infinite or out-of-range values; "
+                    "pixels must be finite and in [0, 255] (scale 16-bit or [0, 1] "
+                    "images to [0, 255] first). Its min and max:",
+                    tf.reduce_min(values),
+                    tf.reduce_max(values),
+                ],
+            )
+            with tf.control_dependencies([assertion]):
+                image = tf.identity(image)
         image = _to_three_channels(image)
         image = sources.resize_uint8(
             image,
@@ -919,9 +1230,16 @@ def _from_dataset(source, class_names, cache, cache_path, shuffle, augment, sett
             "tf.data.Dataset `source` use cache=True (or the dataset's own .cache(path))."
         )
     pixels, labels = [], []
-    for images, batch_labels in resized.batch(_BUILD_BATCH).prefetch(2):
-        pixels.append(images.numpy())
-        labels.append(batch_labels.numpy())
+    try:
+        for images, batch_labels in resized.batch(_BUILD_BATCH).prefetch(2):
+            pixels.append(images.numpy())
+            labels.append(batch_labels.numpy())
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(rf"{OWNER}: a tf\.data\.Dataset `source` image.*", error.message)
+        if found is None:
+            raise
+        message = re.sub(r"\]\s*\[", " ", found.group(0).splitlines()[0]).rstrip("]")
+        raise ValueError(message) from None
     if not pixels:
         raise ValueError(f"{OWNER}: the tf.data.Dataset `source` is empty.")
     pixels, labels = np.concatenate(pixels), np.concatenate(labels).astype(np.int32)

@@ -42,11 +42,17 @@ class ImageFiles:
     labels: np.ndarray  # int32, one per path
     class_names: list[str]
     ignored: list[str] = dataclasses.field(default_factory=list)  # not image files
+    # (link, why): links left out so that no image is listed twice
+    not_followed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def subset(self, keep: np.ndarray) -> ImageFiles:
         keep = np.asarray(keep, dtype=np.int64)
         return ImageFiles(
-            [self.paths[i] for i in keep], self.labels[keep], self.class_names, self.ignored
+            [self.paths[i] for i in keep],
+            self.labels[keep],
+            self.class_names,
+            self.ignored,
+            self.not_followed,
         )
 
 
@@ -60,17 +66,123 @@ def _join(*parts: str) -> str:
     return posixpath.join(*parts) if is_remote(parts[0]) else os.path.join(*parts)
 
 
+SPLIT_NAMES = ("train", "training", "valid", "validation", "val", "test", "testing", "eval")
+
+
+def _inside(path: str, folder: str) -> bool:
+    """True when the real path `path` is `folder` or lies below it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _subfolders(directory: str) -> tuple[list[str], bool]:
+    """`(sorted visible subfolder names, whether it holds image files directly)`."""
+    dirs, has_images = [], False
+    for name, is_dir, _ in _entries(directory, not is_remote(directory)):
+        if name.startswith("."):
+            continue
+        if is_dir:
+            dirs.append(name)
+        elif name.lower().endswith(IMAGE_EXTENSIONS):
+            has_images = True
+    return sorted(dirs), has_images
+
+
+def _check_not_a_dataset_root(directory: str, found: list[str]) -> None:
+    """Refuses `data/` given for `data/train`: class folders that hold only class folders."""
+    inner = {}
+    for name in found:
+        subfolders, has_images = _subfolders(_join(directory, name))
+        if has_images or not subfolders:
+            return
+        inner[name] = subfolders
+    same = len(found) >= 2 and len({tuple(v) for v in inner.values()}) == 1
+    split_like = all(name.lower() in SPLIT_NAMES for name in found)
+    if not (same and len(inner[found[0]]) >= 2) and not split_like:
+        return
+    first = _join(directory, found[0])
+    raise ValueError(
+        f"{OWNER}: `source` {directory!r} looks like a dataset root, not one split: its "
+        f"folders {found} hold only folders (such as {inner[found[0]]}) and no images, so "
+        f"they would become the classes. Pass one split, such as {first!r}; if {found} "
+        "really are the classes, pass them as `class_names` to say so."
+    )
+
+
+def _entries(folder: str, local: bool):
+    """`(name, is_dir, is_link)` of a folder's entries (`is_dir` follows links)."""
+    try:
+        if local:
+            with os.scandir(folder) as scan:
+                return [(e.name, e.is_dir(), e.is_symlink()) for e in scan]
+        return [
+            (name.rstrip("/"), tf.io.gfile.isdir(_join(folder, name.rstrip("/"))), False)
+            for name in tf.io.gfile.listdir(folder)
+        ]
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "message", None) or str(error)
+        raise ValueError(
+            f"{OWNER}: cannot list the folder {folder!r} of `source`: {reason}"
+        ) from None
+
+
+def _list_class_folder(class_dir: str, dataset_reals: list[str], local: bool):
+    """Files of one class folder, recursively: `([(path, real path, is_link)], links)`.
+
+    Links to folders are not followed (`links` lists them, with why): one back into
+    the dataset would list its images twice, under another class; one out of it would
+    add images from elsewhere. A link to its own folder or an ancestor (a loop) raises.
+    """
+    found: list[tuple[str, str, list]] = []
+    not_followed: list[tuple[str, str]] = []
+    stack = [(class_dir, os.path.realpath(class_dir) if local else class_dir)]
+    while stack:
+        folder, real = stack.pop()
+        files = []
+        for name, is_dir, is_link in _entries(folder, local):
+            path = _join(folder, name)
+            if not is_dir:
+                files.append((name, is_link))
+            elif not is_link:
+                stack.append((path, _join(real, name)))
+            else:
+                target = os.path.realpath(path)
+                if _inside(real, target):
+                    raise ValueError(
+                        f"{OWNER}: the link {path!r} -> {os.readlink(path)!r} points to "
+                        f"its own folder or an ancestor ({target!r}): a symlink loop. "
+                        "Remove it: following it would list the same images again and "
+                        "again (and the other classes' images under this class)."
+                    )
+                inside = any(_inside(target, r) or _inside(r, target) for r in dataset_reals)
+                where = "back into the dataset" if inside else "out of the dataset"
+                not_followed.append((path, f"a folder link {where}, to {target!r}"))
+        found.append((folder, real, files))
+    listed = []
+    for folder, real, files in sorted(found):
+        for name, is_link in sorted(files):
+            path = _join(folder, name)
+            file_real = os.path.realpath(path) if is_link else _join(real, name)
+            listed.append((path, file_real, is_link))
+    return listed, not_followed
+
+
 def list_image_directory(directory, class_names: Sequence[str] | None = None) -> ImageFiles:
     """Lists a directory with one subfolder per class (the course's layout).
 
     Files are found recursively inside each class folder and sorted, so the order (and
     thus a seeded shuffle) is the same on every machine. Files without an image
     extension are left out and reported with a warning; hidden files (starting with a
-    dot, such as `.DS_Store`) are ignored.
+    dot, such as `.DS_Store`) are ignored. A class folder may itself be a link; inside
+    one, links to folders are not followed and a link to a file listed elsewhere is
+    left out (both reported with a warning), so no image is listed twice or under
+    another class; a link to its own folder or an ancestor (a loop) raises.
 
     Raises:
         ValueError: the path does not exist, is not a directory, has no class folders,
-            holds no images, or `class_names` does not match its subfolders.
+            holds no images, has a class folder without images, looks like a dataset
+            root (class folders holding only class folders, such as `train/` and
+            `valid/`), has a symlink loop or class folders that are the same folder,
+            or `class_names` does not match its subfolders.
     """
     directory = os.fspath(directory)
     if not tf.io.gfile.exists(directory):
@@ -80,11 +192,7 @@ def list_image_directory(directory, class_names: Sequence[str] | None = None) ->
             f"{OWNER}: `source` {directory!r} is a file, not a directory with one "
             "subfolder per class."
         )
-    found = sorted(
-        name.rstrip("/")
-        for name in tf.io.gfile.listdir(directory)
-        if not name.startswith(".") and tf.io.gfile.isdir(_join(directory, name.rstrip("/")))
-    )
+    found, _ = _subfolders(directory)
     if not found:
         raise ValueError(
             f"{OWNER}: `source` directory {directory!r} is empty: it needs one subfolder "
@@ -99,26 +207,87 @@ def list_image_directory(directory, class_names: Sequence[str] | None = None) ->
                 "classes (pass the training pipeline's `class_names`)."
             )
     else:
+        _check_not_a_dataset_root(directory, found)
         class_names = found
-    paths: list[str] = []
-    labels: list[int] = []
+    local = not is_remote(directory)
+    class_dirs = [_join(directory, name) for name in class_names]
+    dataset_reals = []
+    if local:
+        root_real = os.path.realpath(directory)
+        dataset_reals = [root_real]
+        reals = {}
+        for class_dir in class_dirs:
+            real = os.path.realpath(class_dir)
+            if _inside(root_real, real):
+                raise ValueError(
+                    f"{OWNER}: the class folder {class_dir!r} is a link to {real!r}, which "
+                    f"holds the dataset {directory!r} itself: a symlink loop."
+                )
+            for other, other_real in reals.items():
+                if _inside(real, other_real) or _inside(other_real, real):
+                    raise ValueError(
+                        f"{OWNER}: the class folders {other!r} and {class_dir!r} are (or "
+                        f"contain) the same folder {min(real, other_real, key=len)!r} "
+                        "through a link; their images would be listed under both classes."
+                    )
+            reals[class_dir] = real
+        dataset_reals += list(reals.values())
+    candidates: list[tuple[str, int, str, bool]] = []  # path, label, real path, link
     ignored: list[str] = []
-    for label, name in enumerate(class_names):
-        class_dir = _join(directory, name)
-        for root, _, files in sorted(tf.io.gfile.walk(class_dir)):
-            for file in sorted(files):
-                if file.startswith("."):
-                    continue
-                path = _join(root, file)
-                if file.lower().endswith(IMAGE_EXTENSIONS):
-                    paths.append(path)
-                    labels.append(label)
-                else:
-                    ignored.append(path)
+    not_followed: list[tuple[str, str]] = []
+    for label, class_dir in enumerate(class_dirs):
+        listed, links = _list_class_folder(class_dir, dataset_reals, local)
+        not_followed += links
+        for path, real, is_link in listed:
+            file = os.path.basename(path) if local else posixpath.basename(path)
+            if file.startswith("."):
+                continue
+            if file.lower().endswith(IMAGE_EXTENSIONS):
+                candidates.append((path, label, real, is_link))
+            else:
+                ignored.append(path)
+    if any(is_link for *_, is_link in candidates):
+        # A file link to an image listed elsewhere would show it twice (maybe under
+        # another class): the real file keeps its place and label, the link is left out.
+        listed = {os.path.abspath(path) for path, *_ in candidates}
+
+        def rank(path, is_link):  # who keeps an image: a file, a link out, the rest
+            if not is_link:
+                return 0
+            hop = os.path.join(os.path.dirname(path), os.readlink(path))
+            return 2 if os.path.abspath(hop) in listed else 1
+
+        ranks = [rank(path, is_link) for path, _, _, is_link in candidates]
+        owner = {}  # real path -> the listed path that keeps it
+        for wanted in (0, 1, 2):
+            for (path, _, real, _), r in zip(candidates, ranks, strict=True):
+                if r == wanted:
+                    owner.setdefault(real, path)
+        kept = []
+        for path, label, real, is_link in candidates:
+            if owner[real] == path:
+                kept.append((path, label, real, is_link))
+            else:
+                not_followed.append((path, f"a link to {owner[real]!r}, already listed"))
+        candidates = kept
+    paths = [path for path, *_ in candidates]
+    labels = [label for _, label, *_ in candidates]
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_dirs))
+    empty = [class_dir for class_dir, count in zip(class_dirs, counts, strict=True) if not count]
     if ignored:
         warnings.warn(
             f"{OWNER}: ignored {len(ignored)} file(s) without an image extension "
             f"{IMAGE_EXTENSIONS} in {directory!r}, such as {ignored[:3]}.",
+            stacklevel=3,
+        )
+    if not_followed:
+        listing = "; ".join(f"{path} ({why})" for path, why in not_followed[:10])
+        more = f" (and {len(not_followed) - 10} more)" if len(not_followed) > 10 else ""
+        warnings.warn(
+            f"{OWNER}: did not follow {len(not_followed)} link(s) in {directory!r}, so "
+            f"that no image is listed twice or under another class: {listing}{more}. "
+            "Copy the images into the class folder (or make the class folder itself the "
+            "link) to include them.",
             stacklevel=3,
         )
     if not paths:
@@ -126,7 +295,14 @@ def list_image_directory(directory, class_names: Sequence[str] | None = None) ->
             f"{OWNER}: `source` directory {directory!r} has class folders {class_names} "
             f"but no image files ({', '.join(IMAGE_EXTENSIONS)})."
         )
-    return ImageFiles(paths, np.asarray(labels, np.int32), list(class_names), ignored)
+    if empty:
+        raise ValueError(
+            f"{OWNER}: the class folder(s) {empty} of `source` hold no image files "
+            f"({', '.join(IMAGE_EXTENSIONS)}): every class needs at least one image. "
+            "Add images, or remove the folder (and that class)."
+        )
+    labels_array = np.asarray(labels, np.int32)
+    return ImageFiles(paths, labels_array, list(class_names), ignored, not_followed)
 
 
 def files_from_pairs(pairs, class_names: Sequence[str] | None = None) -> ImageFiles:
@@ -184,8 +360,18 @@ def _class_names_for(labels: np.ndarray, class_names) -> list[str]:
     return names
 
 
-def arrays_source(images, labels, class_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Validates `(images, labels)` NumPy arrays: NHWC or NHW pixels in [0, 255]."""
+def arrays_source(
+    images, labels, class_names, source_range=None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validates `(images, labels)` NumPy arrays: NHWC or NHW pixels, scaled to [0, 255].
+
+    Accepted without `source_range`: `uint8`; other integer dtypes with every value in
+    [0, 255]; finite floats in [0, 255] whose maximum is above 2 (a maximum of 2 or
+    less looks like [0, 1] pixels, which would turn black). With
+    `source_range=(low, high)` every value must be finite and in `[low, high]`, and is
+    scaled linearly to [0, 255] (`(0, 1)` for [0, 1] floats, `(0, 65535)` for 16-bit
+    images). Nothing is clipped silently: values outside the range raise.
+    """
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
@@ -194,20 +380,61 @@ def arrays_source(images, labels, class_names) -> tuple[np.ndarray, np.ndarray, 
             f"{OWNER}: `source` images must be a non-empty (N, height, width, channels) "
             f"array with 1, 3 or 4 channels; got shape {images.shape}."
         )
-    if np.issubdtype(images.dtype, np.floating):
-        if images.max() <= 1.0:
+    labels = _labels_for(images, labels)
+    names = _class_names_for(labels, class_names)
+    floating = np.issubdtype(images.dtype, np.floating)
+    if not (floating or np.issubdtype(images.dtype, np.integer)):
+        raise ValueError(
+            f"{OWNER}: `source` images have unsupported dtype {images.dtype}; pass uint8 "
+            "(or other integer) pixels in [0, 255], or floats with `source_range`."
+        )
+    if floating and not np.isfinite(images).all():
+        bad = int(images.size - np.count_nonzero(np.isfinite(images)))
+        raise ValueError(
+            f"{OWNER}: `source` images hold {bad} NaN or infinite value(s); every pixel "
+            "must be a finite number."
+        )
+    low, high = float(images.min()), float(images.max())
+    if source_range is not None:
+        lo, hi = source_range
+        slack = 1e-6 * (hi - lo)  # float rounding at the ends of the range
+        if low < lo - slack or high > hi + slack:
             raise ValueError(
-                f"{OWNER}: `source` images are floats in [0, 1]; pass pixels in [0, 255] "
-                "(multiply by 255) so that they are cached as uint8 without loss."
+                f"{OWNER}: `source` images have values in [{low:g}, {high:g}], outside "
+                f"`source_range`={source_range}; pass the range the pixels really have."
             )
-    elif images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.integer):
-        raise ValueError(f"{OWNER}: `source` images have unsupported dtype {images.dtype}.")
+        if (lo, hi) != (0.0, 255.0) or images.dtype != np.uint8:
+            images = (images.astype(np.float32) - lo) * np.float32(255.0 / (hi - lo))
+            images = np.clip(images, 0.0, 255.0)  # only the float rounding slack
+        return images, labels, names
+    if images.dtype == np.uint8:
+        pass
+    elif not floating:
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"{OWNER}: `source` images are {images.dtype} with values in "
+                f"[{low:g}, {high:g}], outside the [0, 255] of 8-bit pixels; they are not "
+                "clipped. Pass `source_range` with their range to scale them (such as "
+                "source_range=(0, 65535) for 16-bit images)."
+            )
+    elif low < 0 or high > 255 or high <= 2:
+        looks = "floats in [0, 1]" if low >= 0 and high <= 2 else "not [0, 255] pixels"
+        raise ValueError(
+            f"{OWNER}: `source` images are {images.dtype} values in [{low:g}, {high:g}], "
+            f"which looks like {looks}. Floats are taken as [0, 255] pixels only when "
+            "they lie in [0, 255] with a maximum above 2; otherwise pass `source_range` "
+            "with their range (such as source_range=(0, 1)) to scale them."
+        )
+    return images, labels, names
+
+
+def _labels_for(images, labels) -> np.ndarray:
     labels = int_labels(labels, "`source` labels")
     if len(labels) != len(images):
         raise ValueError(
             f"{OWNER}: `source` has {len(images)} images but {len(labels)} labels."
         )
-    return images, labels, _class_names_for(labels, class_names)
+    return labels
 
 
 def split_indices(
