@@ -7,6 +7,7 @@ Like `registry`, this module imports nothing else of keras_blocks.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,7 +18,31 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A real, finite number (not a bool): inf and nan are refused everywhere, since no
+    argument of ours means anything at infinity and nan compares false with every bound."""
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _not_finite(value: Any) -> str:
+    """A note for a message when `value` is inf or nan (else empty)."""
+    if isinstance(value, numbers.Real) and not math.isfinite(value):
+        return " (inf and nan are not allowed)"
+    return ""
+
+
+def finite_number(owner: str, name: str, value: Any, *, minimum: float | None = None,
+                  open_minimum: bool = False) -> float:
+    """A finite number (optionally > or >= `minimum`), else `ValueError`."""
+    ok = _is_number(value) and (
+        minimum is None or (value > minimum if open_minimum else value >= minimum)
+    )
+    if not ok:
+        bound = "" if minimum is None else f" {'>' if open_minimum else '>='} {minimum}"
+        raise ValueError(f"{owner}: `{name}` must be a finite number{bound}; got {value!r}.")
+    return float(value)
 
 
 def positive_int(owner: str, name: str, value: Any, *, minimum: int = 1) -> int:
@@ -59,7 +84,8 @@ def fraction(
     ok = _is_number(value) and low <= value and (value <= high if include_high else value < high)
     if not ok:
         raise ValueError(
-            f"{owner}: `{name}` must be a number in [{low}, {high}{closing}; got {value!r}."
+            f"{owner}: `{name}` must be a number in [{low}, {high}{closing}; got {value!r}"
+            f"{_not_finite(value)}."
         )
     return float(value)
 
@@ -67,7 +93,8 @@ def fraction(
 def non_negative(owner: str, name: str, value: Any) -> float:
     """A number >= 0."""
     if not _is_number(value) or value < 0:
-        raise ValueError(f"{owner}: `{name}` must be a number >= 0; got {value!r}.")
+        raise ValueError(f"{owner}: `{name}` must be a number >= 0; got {value!r}"
+                         f"{_not_finite(value)}.")
     return float(value)
 
 
@@ -93,8 +120,8 @@ def value_range(owner: str, name: str, value: Any) -> tuple[float, float]:
     )
     if not ok:
         raise ValueError(
-            f"{owner}: `{name}` must be a (low, high) pair of numbers with low < high, such "
-            f"as (0, 255) or (0, 1); got {value!r}."
+            f"{owner}: `{name}` must be a (low, high) pair of finite numbers with low < "
+            f"high, such as (0, 255) or (0, 1); got {value!r}."
         )
     return float(value[0]), float(value[1])
 
@@ -133,8 +160,8 @@ def factor_pair(
             )
     else:
         raise ValueError(
-            f"{owner}: `{name}` must be a number or a (low, high) pair of numbers; "
-            f"got {value!r}."
+            f"{owner}: `{name}` must be a number or a (low, high) pair of numbers "
+            f"(finite); got {value!r}."
         )
     lo_ok = min_value is None or pair[0] >= min_value
     hi_ok = max_value is None or pair[1] <= max_value

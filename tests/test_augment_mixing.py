@@ -130,3 +130,74 @@ def test_saves_in_a_model_with_dict_inputs(tmp_path):
     out = loaded(data, training=False)
     np.testing.assert_allclose(to_numpy(out["labels"]), np.eye(3)[[0, 2]])
     json.dumps(model.get_config())
+
+
+# ---- Bad labels (issue 16): named, never mixed into all-zero rows or raw TF errors.
+
+
+@pytest.mark.parametrize("cls", [kba.MixUp, kba.CutMix])
+@pytest.mark.parametrize("labels, num_classes, bad", [
+    ([0, 1, 5, 0], 2, 5), ([0, -1, 1, 0], 2, -1), ([0, 2, 1, 0], 1, 2), ([3, 0, 0, 0], 3, 3),
+])
+def test_out_of_range_integer_labels_raise_naming_the_label(cls, labels, num_classes, bad):
+    images, _ = _data(4)
+    top = max(num_classes, 2) - 1
+    with pytest.raises(ValueError, match=rf"label {bad} is outside \[0, {top}\] "
+                                         rf"\(num_classes={num_classes}\)"):
+        cls(num_classes=num_classes, seed=0)((images, np.array(labels)))
+    # At inference too (the labels are still one-hot encoded there).
+    with pytest.raises(ValueError, match=f"label {bad} is outside"):
+        cls(num_classes=num_classes, seed=0)((images, np.array(labels)), training=False)
+
+
+@pytest.mark.parametrize("cls", [kba.MixUp, kba.CutMix])
+def test_out_of_range_labels_fail_a_tf_data_pipeline_with_the_message(cls):
+    images, _ = _data(4)
+    layer = cls(num_classes=2, seed=0)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1, 5, 0]))).batch(3)
+    ds = ds.map(lambda x, y: layer((x, y)))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"{cls.__name__}: integer labels must be class ids in \[0, 1\]"):
+        list(ds)
+    good = tf.data.Dataset.from_tensor_slices((images, np.array([0, 1, 1, 0]))).batch(3)
+    shapes = [tuple(y.shape) for _, y in good.map(lambda x, y: layer((x, y)))]
+    assert shapes == [(3, 2), (1, 2)]
+
+
+@pytest.mark.parametrize("cls", [kba.MixUp, kba.CutMix])
+@pytest.mark.parametrize("labels, message", [
+    (np.eye(2, dtype="float32")[[0, 1, 0]],
+     r"`labels` must have one row per image: `images` has a batch of 4, so `labels` needs "
+     r"shape \(4,\), \(4, 1\) or \(4, num_classes\); got shape \(3, 2\)"),
+    (np.array([0, 1, 1, 0, 1]), r"`images` has a batch of 4.*got shape \(5,\)"),
+    (np.array(1), r"`labels` must hold one label per image.*got a scalar \(shape \(\)\)"),
+    (np.array(["car", "truck", "car", "car"]),
+     r"`labels` must be numbers: .*got dtype string.*StringLookup"),
+    (np.array([b"car", b"truck", b"car", b"car"]), r"`labels` must be numbers.*dtype string"),
+])
+def test_labels_of_the_wrong_shape_or_dtype_raise_naming_labels(cls, labels, message):
+    images, _ = _data(4)
+    num_classes = 2 if labels.dtype.kind == "i" else None
+    with pytest.raises(ValueError, match=message):
+        cls(num_classes=num_classes, seed=0)((images, labels))
+    with pytest.raises(ValueError, match=message):
+        cls(num_classes=num_classes, seed=0)({"images": images, "labels": labels})
+
+
+def test_batch_sizes_known_only_when_run_are_checked_in_the_graph():
+    images, _ = _data(4)
+    layer = kba.MixUp(seed=0)
+    check = tf.function(lambda x, y: layer((x, y)), input_signature=[
+        tf.TensorSpec((None, 12, 12, 3)), tf.TensorSpec((None, 2))])
+    assert tuple(check(images, np.eye(2, dtype="float32")[[0, 1, 0, 1]])[1].shape) == (4, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`labels` must have one row"):
+        check(images, np.eye(2, dtype="float32")[[0, 1, 0]])
+
+
+@pytest.mark.parametrize("cls", [kba.MixUp, kba.CutMix])
+def test_a_layer_created_inside_dataset_map_says_to_create_it_outside(cls):
+    images, _ = _data(4)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.eye(2, dtype="float32")[[0, 1, 0, 1]]))
+    with pytest.raises(ValueError, match=rf"{cls.__name__} was created inside a TensorFlow "
+                                         r"function .*Create the layer once, outside"):
+        ds.batch(2).map(lambda x, y: cls()((x, y)))

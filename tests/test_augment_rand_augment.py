@@ -64,3 +64,48 @@ def test_value_range_and_empty_op_slices():
     x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
     y = to_numpy(kba.RandAugment(3, 1.0, value_range=(0, 1), seed=4)(x))
     assert y.min() >= 0 and y.max() <= 1.0 + 1e-6 and not np.allclose(x, y)
+
+
+# ---- value_range (issue 16): checked on the input, enforced on the output.
+
+
+def test_pixels_outside_value_range_raise_naming_the_range():
+    # 0-255 pixels given to a layer told (0, 1) came out in [-253, 243].
+    x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3)).astype("float32")
+    x[0, 0, 0, 0], x[1, 0, 0, 0] = 0.0, 255.0
+    with pytest.raises(ValueError, match=r"pixel values span \[0, 255\], outside "
+                                         r"value_range=\(0, 1\) \(0-255 pixels: pass "
+                                         r"value_range=\(0, 255\)\)"):
+        kba.RandAugment(value_range=(0, 1), seed=0)(x)
+    with pytest.raises(ValueError, match=r"span \[-1, 1\], outside value_range=\(0, 255\)"):
+        kba.RandAugment(seed=0)(np.linspace(-1, 1, 4 * 16 * 16 * 3, dtype="float32")
+                                .reshape(4, 16, 16, 3))
+    with pytest.raises(ValueError, match="NaN pixels"):
+        kba.RandAugment(seed=0)(np.full((2, 8, 8, 3), np.nan, "float32"))
+    # At inference the layer is the identity and checks nothing.
+    np.testing.assert_array_equal(
+        to_numpy(kba.RandAugment(value_range=(0, 1), seed=0)(x, training=False)), x)
+
+
+def test_out_of_range_pixels_fail_a_tf_data_pipeline_with_the_message():
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3)).astype("uint8")
+    layer = kba.RandAugment(value_range=(0, 1), seed=0)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(2).map(layer)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"RandAugment: pixel values lie outside value_range=\(0, 1\)"):
+        list(ds)
+
+
+@given(seed=st.integers(0, 10_000), fill_value=st.sampled_from([-50.0, 0.0, 300.0]),
+       value_range=st.sampled_from([(0, 255), (0, 1), (-1, 1)]))
+def test_outputs_stay_within_value_range(seed, fill_value, value_range):
+    low, high = value_range
+    rng = np.random.default_rng(seed)
+    x = (low + (high - low) * rng.random((6, 16, 16, 3))).astype("float32")
+    x[0] = low  # a flat image (auto_contrast, equalize edge cases)
+    layer = kba.RandAugment(3, 1.0, value_range=value_range, fill_mode="constant",
+                            fill_value=fill_value * (high - low) / 255.0, seed=seed)
+    y = to_numpy(layer(x))
+    assert y.min() >= low and y.max() <= high, (y.min(), y.max())

@@ -1,10 +1,16 @@
+import keras
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from keras_blocks import ConvBlock
-from tests.layer_checks import check_config_round_trip, check_output_shape, run_layer_checks
+from tests.layer_checks import (
+    check_config_round_trip,
+    check_output_shape,
+    run_layer_checks,
+    to_numpy,
+)
 
 
 def test_course_example_shape():
@@ -142,3 +148,78 @@ def test_pool_at_first_shared_checks(tmp_path):
 def test_bad_pool_at_names_the_choices():
     with pytest.raises(ValueError, match="`pool_at` must be one of 'end', 'first'; got 'mid'"):
         ConvBlock(4, pool_at="mid")
+
+
+# ---- Bad input (issue 16): NaN is not swallowed, integer images are cast.
+
+
+def test_nan_input_gives_nan_through_max_pooling():
+    # TensorFlow's max pooling skips NaN: an all-NaN image came out as -3.4e38.
+    out = to_numpy(ConvBlock(8)(np.full((1, 8, 8, 3), np.nan, "float32")))
+    assert out.shape == (1, 4, 4, 8)
+    assert np.isnan(out).all()
+
+
+def test_nan_stays_in_its_own_pooling_window():
+    block = ConvBlock(2, kernel_size=1, activation=None, use_bias=False,
+                      kernel_initializer="ones")  # each output channel: sum of inputs
+    x = np.zeros((1, 4, 4, 1), "float32")
+    x[0, 0, 1, 0] = np.nan  # top-left 2x2 window only
+    x[0, 3, 3, 0] = 7.0
+    out = to_numpy(block(x))[0]
+    expected = np.array([[np.nan, 0.0], [0.0, 7.0]], "float32")
+    for channel in range(2):
+        np.testing.assert_array_equal(out[..., channel], expected)
+
+
+@pytest.mark.parametrize("pool_at", ["end", "first"])
+def test_finite_outputs_are_bit_identical_to_plain_pooling(pool_at):
+    # The NaN guard changes nothing else: the block equals its sublayers chained by hand.
+    block = ConvBlock(6, repeats=2, norm="batch", pool_at=pool_at)
+    x = np.random.default_rng(0).normal(size=(2, 12, 12, 3)).astype("float32")
+    out = to_numpy(block(x, training=False))
+    y = x
+    for layer in block._sequence():
+        if layer is not None:
+            y = layer(y, training=False)
+    np.testing.assert_array_equal(out, to_numpy(y))
+
+
+def test_nan_through_a_user_max_pooling_layer_and_in_a_compiled_model():
+    block = ConvBlock(4, pool=keras.layers.MaxPooling2D(3, strides=3))
+    inputs = keras.Input((9, 9, 3))
+    model = keras.Model(inputs, block(inputs))
+    x = np.ones((2, 9, 9, 3), "float32")
+    x[1, 4, 4, 0] = np.nan  # the centre window of image 1
+    out = to_numpy(model.predict(x, verbose=0))
+    assert np.isfinite(out[0]).all()
+    nan_pixels = np.isnan(out[1]).all(-1)
+    assert nan_pixels[1, 1] and nan_pixels.sum() == 1, nan_pixels
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "bool"])
+def test_integer_images_are_cast_to_the_compute_dtype(dtype):
+    block = ConvBlock(4, kernel_initializer="ones")
+    x = np.random.default_rng(0).integers(0, 2 if dtype == "bool" else 256, (2, 8, 8, 3))
+    out = block(x.astype(dtype))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(out), to_numpy(block(x.astype("float32"))))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"strides": 2, "padding": "valid"},
+    {"pool_padding": "same", "pool_size": 3},
+    {"pool_at": "first", "repeats": 2, "norm": "batch"},
+    {"separable": True, "kernel_size": 5, "pool": "avg"},
+    {"pool": None, "activation": "swish"},
+])
+def test_a_nan_pixel_reaches_the_output_in_every_configuration(kwargs):
+    x = np.random.default_rng(1).random((2, 11, 11, 3)).astype("float32")
+    x[1, 5, 5, 2] = np.nan
+    block = ConvBlock(4, **kwargs)
+    inputs = keras.Input((11, 11, 3))
+    model = keras.Model(inputs, block(inputs))
+    # Eager, and in a graph (where TensorFlow fuses convolution + bias + ReLU).
+    for out in (to_numpy(block(x)), model.predict(x, verbose=0)):
+        assert np.isfinite(out[0]).all()
+        assert np.isnan(out[1]).any() and not np.isnan(out[1]).all()

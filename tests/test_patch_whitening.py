@@ -117,3 +117,26 @@ def test_bad_adapt_data_raises_naming_it():
         layer.adapt(np.zeros((2, 8, 8, 1), "float32"))
     with pytest.raises(ValueError, match="`steps` must be an integer >= 1"):
         layer.adapt(correlated_images(4, 8), steps=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 2, 3), (1, 8, 3, 3), (2, 3, 9, 1)])
+def test_input_smaller_than_a_patch_raises_naming_shape_and_patch_size(shape):
+    with pytest.raises(ValueError, match=r"input shape \(.*\) is smaller than one patch "
+                                         r"\(patch_size=4, padding='valid'\)"):
+        PatchWhitening(patch_size=4)(np.zeros(shape, "float32"))
+    # Built for any size, then called on a small one: the same error, not a conv error.
+    layer = PatchWhitening(patch_size=4)
+    layer.build((None, None, None, shape[-1]))
+    with pytest.raises(ValueError, match="smaller than one patch"):
+        layer(np.zeros(shape, "float32"))
+    # "same" padding needs no minimum size.
+    assert PatchWhitening(patch_size=4, padding="same")(np.zeros(shape, "float32")).shape == (
+        *shape[:3], 32 * shape[-1])
+
+
+def test_integer_images_are_cast_to_float():
+    x = np.random.default_rng(0).integers(0, 256, (2, 6, 6, 3))
+    layer = PatchWhitening()
+    out = layer(x.astype("uint8"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_array_equal(to_numpy(out), to_numpy(layer(x.astype("float32"))))

@@ -13,6 +13,12 @@
 * Output: images in the layer's compute dtype (float32 by default), values kept in
   the input's `value_range`. At inference (`training=False`) a layer is the identity
   apart from that cast.
+* Bad input: argument errors are raised when a layer is made; shape and dtype errors
+  when it is called. Checks that need the VALUES of a batch (labels in range, pixels
+  in `value_range`) go through `check_values`: eagerly they raise a `ValueError` at
+  once, inside a TensorFlow graph (`tf.data`, a `tf.function` train step) they fail the
+  step with an `InvalidArgumentError` carrying the same message, and where nothing can
+  raise (a traced JAX function, an XLA-compiled step) they are skipped.
 """
 
 from __future__ import annotations
@@ -113,7 +119,20 @@ class AugmentationLayer(keras.layers.Layer):
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = check_seed(type(self).__name__, seed)
-        self.generator = keras.random.SeedGenerator(seed)
+        try:
+            self.generator = keras.random.SeedGenerator(seed)
+        except ValueError as error:
+            if not backend_utils.in_tf_graph():
+                raise
+            # TensorFlow's "singleton tf.Variables" error, which names no culprit.
+            name = type(self).__name__
+            raise ValueError(
+                f"{name} was created inside a TensorFlow function (such as the function "
+                "given to `Dataset.map`); its random state is a variable, which TensorFlow "
+                "lets such a function create only once. Create the layer once, outside the "
+                f"function, and call it inside: `layer = {name}(...)`, then "
+                "`dataset.map(lambda x, y: layer((x, y)))`."
+            ) from error
         # Not tracked: a generator for the TF ops inside tf.data under another backend.
         object.__setattr__(self, "_other_generators", {})
         object.__setattr__(self, "backend", backend_utils.DynamicBackend())
@@ -246,6 +265,33 @@ def _in_jax_trace(x):
     except ImportError:  # pragma: no cover
         return False
     return jax_utils.is_in_jax_tracing_scope(x)
+
+
+def check_values(b, tensor, ok, message, data=(), explain=None):
+    """`tensor`, once the scalar boolean `ok` is known true; raises otherwise.
+
+    For checks that need the values of a batch. Eagerly (`ok` concrete), a false `ok`
+    raises `ValueError(explain(*data) if explain else message)`, with `data` as NumPy
+    arrays, so the message can name the culprit. Inside a TensorFlow graph (`tf.data`,
+    `tf.function`) an assertion carrying `message` and `data` is tied to `tensor`, so
+    the step fails with an `InvalidArgumentError` saying the same (XLA-compiled steps
+    drop assertions). In a traced JAX function nothing can raise: the check is skipped.
+    """
+    if _in_jax_trace(ok):
+        return tensor
+    if b.name == "tensorflow" and backend_utils.in_tf_graph():
+        # The one TensorFlow call of the augmentation layers: a graph cannot raise a
+        # Python error, and keras.ops has no assertion.
+        import tensorflow as tf
+
+        assertion = tf.debugging.Assert(ok, [message, *data], summarize=16)
+        with tf.control_dependencies([assertion]):
+            return tf.identity(tensor)
+    if not bool(b.convert_to_numpy(ok)):
+        if explain is not None:
+            message = explain(*(b.convert_to_numpy(d) for d in data))
+        raise ValueError(message)
+    return tensor
 
 
 def batch_size(b, images):

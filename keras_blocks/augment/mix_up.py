@@ -27,7 +27,11 @@ class MixUp(MixingLayer):
         **kwargs: standard layer arguments (`name`, `dtype`).
 
     Raises:
-        ValueError: called without labels, or on integer labels without `num_classes`.
+        ValueError: called without labels, or on integer labels without `num_classes`;
+            labels that are not numbers, a scalar, or not one per image; integer labels
+            outside `[0, num_classes - 1]` (the message names the label; inside a
+            `tf.data` pipeline the step fails with `tf.errors.InvalidArgumentError`
+            carrying the same message); the layer created inside `Dataset.map`.
 
     Example:
         ```python

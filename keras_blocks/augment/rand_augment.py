@@ -9,7 +9,12 @@ import keras
 from keras_blocks import _validation as check
 from keras_blocks import registry
 from keras_blocks.augment import affine
-from keras_blocks.augment._base import AugmentationLayer, batch_size, image_size
+from keras_blocks.augment._base import (
+    AugmentationLayer,
+    batch_size,
+    check_values,
+    image_size,
+)
 
 # Colour ops first; the identity and the geometric ops (colour-wise identities) last, so
 # that after sorting a batch by op they form one contiguous, untouched block.
@@ -146,6 +151,9 @@ class RandAugment(AugmentationLayer):
         magnitude: a float `m` (magnitudes drawn from `[0, m]`) or a `(low, high)` pair
             within [0, 1]; `(m, m)` for the paper's fixed magnitude.
         value_range: `(low, high)` of the pixel values, `(0, 255)` (default) or `(0, 1)`.
+            In training the input pixels are checked against it (a `ValueError`, or
+            `tf.errors.InvalidArgumentError` inside `tf.data`, names the range seen;
+            skipped under `jax.jit`) and the outputs are clipped to it.
         geometric: include the geometric ops (default `True`).
         interpolation: `"bilinear"` (default) or `"nearest"`.
         fill_mode: `"reflect"` (default), `"constant"`, `"nearest"` or `"wrap"`.
@@ -178,9 +186,7 @@ class RandAugment(AugmentationLayer):
         self.interpolation = check.one_of(owner, "interpolation", interpolation,
                                           affine.INTERPOLATIONS)
         self.fill_mode = check.one_of(owner, "fill_mode", fill_mode, affine.FILL_MODES)
-        if not isinstance(fill_value, int | float) or isinstance(fill_value, bool):
-            raise ValueError(f"{owner}: `fill_value` must be a number; got {fill_value!r}.")
-        self.fill_value = float(fill_value)
+        self.fill_value = check.finite_number(owner, "fill_value", fill_value)
         self.ops = OPS if geometric else (*COLOUR_OPS, "identity")
         #: Force the whole-batch (masked) path on TensorFlow too (tests compare both).
         self.partition = True
@@ -199,7 +205,7 @@ class RandAugment(AugmentationLayer):
         magnitudes = mag_lo + (mag_hi - mag_lo) * draws[:, 1]
         signs = b.numpy.where(draws[:, 2] < 0.5, -1.0, 1.0)
 
-        x = b.cast(images, "float32")
+        x = self._check_range(b, b.cast(images, "float32"))
         if (low, high) != (0.0, 255.0):
             x = (x - low) * (255.0 / (high - low))
         if self.partition and b.name == "tensorflow":
@@ -229,7 +235,35 @@ class RandAugment(AugmentationLayer):
                 x = b.numpy.take(x, b.numpy.argsort(order), axis=0)
             else:
                 x = affine.warp(b, x, matrices, **warp)
-        return x, labels
+        return b.numpy.clip(x, low, high), labels
+
+    def _check_range(self, b, x):
+        """`x`, once its pixels are known to lie in `value_range` (up to 0.1% of it).
+
+        Two reductions per batch, cheap next to the ops. 0-255 pixels given to a layer
+        told (0, 1) would otherwise come out in [-253, 243]; the reverse (pixels in
+        [0, 1] told (0, 255)) passes the check and comes out dark: it cannot be told
+        from a dark image.
+        """
+        low, high = self.value_range
+        slack = 1e-3 * (high - low)
+        seen_low = b.numpy.min(x, initial=high)
+        seen_high = b.numpy.max(x, initial=low)
+        ok = b.numpy.logical_and(seen_low >= low - slack, seen_high <= high + slack)
+        allowed = f"value_range=({low:g}, {high:g})"
+
+        def explain(seen_low, seen_high):
+            if math.isnan(seen_low) or math.isnan(seen_high):
+                return f"RandAugment: the images hold NaN pixels; {allowed}."
+            hint = " (0-255 pixels: pass value_range=(0, 255))" if seen_high > 1.5 and (
+                high <= 1.0) else ""
+            return (f"RandAugment: pixel values span [{seen_low:g}, {seen_high:g}], outside "
+                    f"{allowed}{hint}. Pass the range the images are in, or rescale them.")
+
+        return check_values(
+            b, x, ok, f"RandAugment: pixel values lie outside {allowed} (min, max):",
+            data=(seen_low, seen_high), explain=explain,
+        )
 
     def _colour_masked(self, b, x, ops, magnitudes, signs):
         for r in range(self.num_ops):

@@ -65,11 +65,9 @@ class RandomErasing(AugmentationLayer):
         ):
             raise ValueError(f"{owner}: `scale` and `ratio` must be (low, high) pairs with "
                              f"0 < low <= high; got scale={scale!r}, ratio={ratio!r}.")
-        if fill_value != "random" and (
-            not isinstance(fill_value, int | float) or isinstance(fill_value, bool)
-        ):
-            raise ValueError(f"{owner}: `fill_value` must be a number or 'random'; got "
-                             f"{fill_value!r}.")
+        if fill_value != "random" and not check._is_number(fill_value):
+            raise ValueError(f"{owner}: `fill_value` must be a finite number or 'random'; "
+                             f"got {fill_value!r}.")
         self.fill_value = fill_value if fill_value == "random" else float(fill_value)
         self.value_range = check.value_range(owner, "value_range", value_range)
 

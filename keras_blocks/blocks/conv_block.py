@@ -11,6 +11,7 @@ from keras_blocks.blocks._base import (
     build_chain,
     chain_output_shape,
     conv_output_length,
+    propagate_nan,
 )
 
 _PADDINGS = ("same", "valid")
@@ -169,12 +170,12 @@ class ConvBlock(Block):
         self.built = True
 
     def call(self, inputs, training=None):
-        x = inputs
+        x = inputs = self._float_inputs(inputs)
         for layer in self._sequence():
             if layer is not None:
                 # Keras hands `training` on only to layers whose call takes it.
                 x = layer(x, training=training)
-        return x
+        return propagate_nan(inputs, x, self._sequence())
 
     def compute_output_shape(self, input_shape):
         if self.built:

@@ -151,6 +151,7 @@ class ConvNeXtBlock(Block):
         self.built = True
 
     def call(self, inputs, training=None):
+        inputs = self._float_inputs(inputs)
         x = self.depthwise(inputs)
         if self.norm_layer is not None:
             x = self.norm_layer(x, training=training)

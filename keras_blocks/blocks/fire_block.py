@@ -6,7 +6,7 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block
+from keras_blocks.blocks._base import Block, propagate_nan
 
 
 @keras.saving.register_keras_serializable(package="keras_blocks")
@@ -106,8 +106,10 @@ class FireBlock(Block):
         return self.activations[i](x)
 
     def call(self, inputs, training=None):
+        inputs = self._float_inputs(inputs)
         x = self._branch(0, inputs, training)
-        return self.concat([self._branch(1, x, training), self._branch(2, x, training)])
+        outputs = self.concat([self._branch(1, x, training), self._branch(2, x, training)])
+        return propagate_nan(inputs, outputs, (self.convs[0], self.convs[2]))
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:3], self.expand[0] + self.expand[1])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block, conv_output_length
+from keras_blocks.blocks._base import Block, conv_output_length, propagate_nan
 from keras_blocks.blocks.squeeze_excite import SqueezeExcite
 from keras_blocks.blocks.stochastic_depth import StochasticDepth
 
@@ -121,12 +119,11 @@ class InvertedResidual(Block):
         super().__init__(**kwargs)
         owner = "InvertedResidual"
         self.filters = check.positive_int(owner, "filters", filters)
-        if (
-            not isinstance(expansion, numbers.Real)
-            or isinstance(expansion, bool)
-            or not expansion > 0
-        ):
-            raise ValueError(f"{owner}: `expansion` must be a number > 0; got {expansion!r}.")
+        if not check._is_number(expansion) or not expansion > 0:
+            raise ValueError(
+                f"{owner}: `expansion` must be a number > 0; got {expansion!r}"
+                f"{check._not_finite(expansion)}."
+            )
         self.expansion = expansion
         self.kernel_size = check.int_tuple(owner, "kernel_size", kernel_size)
         self.strides = check.int_tuple(owner, "strides", strides)
@@ -323,6 +320,7 @@ class InvertedResidual(Block):
         return x
 
     def call(self, inputs, training=None):
+        inputs = self._float_inputs(inputs)
         x = inputs
         if self.fused:
             if self.expand_conv is not None:
@@ -345,7 +343,15 @@ class InvertedResidual(Block):
             if self.drop_path_layer is not None:
                 x = self.drop_path_layer(x, training=training)
             x = inputs + x
-        return x
+        return propagate_nan(inputs, x, self._nan_path())
+
+    def _nan_path(self):
+        """The windows a NaN goes through, for `propagate_nan`."""
+        pad = self._pad if self._pads is not None else None
+        se = "all" if self.se is not None else None
+        if self.fused:
+            return (pad, self.expand_conv, se, self.project_conv)
+        return (self.expand_conv, pad, self.depthwise_conv, se, self.project_conv)
 
     def get_config(self):
         config = super().get_config()

@@ -62,8 +62,22 @@ class PatchWhitening(Block):
     def _patch_length(self, channels):
         return self.patch_size * self.patch_size * channels
 
+    def _check_size(self, input_shape):
+        """Height and width (where known) hold at least one patch ("valid" padding)."""
+        if self.padding != "valid":
+            return
+        small = [d for d in tuple(input_shape)[1:3] if d is not None and d < self.patch_size]
+        if small:
+            raise ValueError(
+                f"PatchWhitening: input shape {tuple(input_shape)} is smaller than one "
+                f"patch (patch_size={self.patch_size}, padding='valid'): height and width "
+                f"must be >= {self.patch_size}. Use a smaller `patch_size`, larger images, "
+                "or padding='same'."
+            )
+
     def build(self, input_shape):
         channels = self._check_image_shape(input_shape)
+        self._check_size(input_shape)
         length = self._patch_length(channels)
         identity = np.eye(length, dtype="float32")
         kernel = np.concatenate([identity, -identity], axis=1)
@@ -156,11 +170,14 @@ class PatchWhitening(Block):
         return windows.reshape(-1, p * p * images.shape[-1]).astype("float64")
 
     def call(self, inputs):
+        inputs = self._float_inputs(inputs)
+        self._check_size(inputs.shape)
         kernel = keras.ops.cast(self.kernel, inputs.dtype)
         bias = keras.ops.cast(self.bias, inputs.dtype)
         return keras.ops.conv(inputs, kernel, strides=1, padding=self.padding) + bias
 
     def compute_output_shape(self, input_shape):
+        self._check_size(input_shape)
         channels = input_shape[-1]
         length = None if channels is None else 2 * self._patch_length(channels)
         if self.padding == "same":

@@ -6,7 +6,7 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block, build_chain, conv_output_length
+from keras_blocks.blocks._base import Block, build_chain, conv_output_length, propagate_nan
 from keras_blocks.blocks.stochastic_depth import StochasticDepth
 
 _VARIANTS = ("basic", "bottleneck")
@@ -220,6 +220,7 @@ class ResidualBlock(Block):
         self.built = True
 
     def call(self, inputs, training=None):
+        inputs = self._float_inputs(inputs)
         x = inputs
         for conv, norm, act in zip(self.convs, self.norms, self.activations, strict=True):
             x = conv(x)
@@ -234,7 +235,8 @@ class ResidualBlock(Block):
             shortcut = self.projection(inputs)
             if self.projection_norm is not None:
                 shortcut = self.projection_norm(shortcut, training=training)
-        return self.output_activation(self.add_layer([x, shortcut]))
+        outputs = self.output_activation(self.add_layer([x, shortcut]))
+        return propagate_nan(inputs, outputs, self.convs)
 
     def compute_output_shape(self, input_shape):
         height = conv_output_length(input_shape[1], self.kernel_size[0], self.strides[0], "same")

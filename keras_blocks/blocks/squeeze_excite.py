@@ -8,7 +8,7 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block, make_divisible
+from keras_blocks.blocks._base import Block, make_divisible, propagate_nan
 
 
 @keras.saving.register_keras_serializable(package="keras_blocks")
@@ -120,10 +120,13 @@ class SqueezeExcite(Block):
         self.built = True
 
     def call(self, inputs, training=None):
+        inputs = self._float_inputs(inputs)
         scale = keras.ops.mean(inputs, axis=(1, 2), keepdims=True)
         scale = self.activation_layer(self.reduce(scale))
         scale = self.gate_layer(self.expand(scale))
-        return inputs * scale
+        # The mean spreads a NaN over its whole sample (TensorFlow's fused 1x1
+        # convolution + ReLU would drop it).
+        return propagate_nan(inputs, inputs * scale, ("all",))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

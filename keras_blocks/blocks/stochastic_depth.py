@@ -54,6 +54,9 @@ class StochasticDepth(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
+        if "float" not in keras.backend.standardize_dtype(inputs.dtype):
+            # Integer inputs would be scaled in integers (1 / (1 - rate) rounds to 1).
+            inputs = keras.ops.cast(inputs, self.compute_dtype)
         if not training or self.rate == 0.0:
             return inputs
         rank = len(inputs.shape)
