@@ -20,6 +20,7 @@ from PIL import Image
 
 from keras_blocks import make_pipeline
 from keras_blocks.data import pipeline as pipeline_module
+from tests.test_data_pipeline import _epoch
 
 
 def _color(identity: int, label: int) -> tuple[int, int, int]:
@@ -41,14 +42,6 @@ def _tree(root: pathlib.Path, counts, start=0):
             _png(root / f"class_{label}" / f"{identity:04d}.png", identity, label)
             truth[identity] = label
     return truth
-
-
-def _epoch(ds):
-    images, labels = [], []
-    for x, y in ds:
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    return np.concatenate(images), np.concatenate(labels)
 
 
 def _ids_and_labels(ds):

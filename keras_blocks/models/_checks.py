@@ -10,11 +10,13 @@ import numbers
 from collections.abc import Sequence
 
 
-def input_shape(owner: str, shape, *, channels: int | None = None) -> tuple:
+def input_shape(owner: str, shape, *, channels: int | None = None, min_size: int = 1,
+                why: str = "") -> tuple:
     """`(height, width, channels)`: positive ints, height and width may be `None`.
 
     Returns the shape as a tuple of ints (and `None`s). With `channels`, the channel
-    count must equal it.
+    count must equal it; known heights and widths must be at least `min_size` (`why`
+    says why, in the message).
     """
     ok = (
         isinstance(shape, Sequence)
@@ -36,6 +38,11 @@ def input_shape(owner: str, shape, *, channels: int | None = None) -> tuple:
         raise ValueError(
             f"{owner}: `input_shape` must have {channels} channels for these weights; got "
             f"{shape!r}."
+        )
+    if any(d is not None and d < min_size for d in result[:2]):
+        raise ValueError(
+            f"{owner}: `input_shape` must be at least {min_size}x{min_size}"
+            + (f" ({why})" if why else "") + f"; got {tuple(shape)}."
         )
     return result
 

@@ -69,12 +69,8 @@ def convnext_tiny_base(input_shape, weights=None, name="convnext_tiny_base"):
         base(np.zeros((1, 64, 64, 3), "float32")).shape  # (1, 2, 2, 768)
         ```
     """
-    shape = _checks.input_shape(_OWNER, input_shape)
-    if any(size is not None and size < 32 for size in shape[:2]):
-        raise ValueError(
-            f"{_OWNER}: `input_shape` must be at least 32x32 (the network downsamples 32x); "
-            f"got {tuple(input_shape)}."
-        )
+    shape = _checks.input_shape(_OWNER, input_shape, min_size=32,
+                                why="the network downsamples 32x")
     path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
     stored = None if path is None else _split_nested(_pretrained.read_h5_weights(path, _OWNER))
 

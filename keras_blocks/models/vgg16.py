@@ -65,13 +65,7 @@ def vgg16_base(input_shape, weights=None, name="vgg16_base"):
         base(np.zeros((1, 64, 64, 3), "float32")).shape  # (1, 2, 2, 512)
         ```
     """
-    shape = _checks.input_shape(_OWNER, input_shape)
-    for size in shape[:2]:
-        if size is not None and size < 32:
-            raise ValueError(
-                f"{_OWNER}: `input_shape` must be at least 32x32 (five 2x2 poolings); got "
-                f"{tuple(input_shape)}."
-            )
+    shape = _checks.input_shape(_OWNER, input_shape, min_size=32, why="five 2x2 poolings")
     path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
     stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
 
