@@ -21,12 +21,12 @@ import json
 import os
 import re
 import uuid
-import warnings
 
 import keras
 import numpy as np
 
 from keras_blocks import _validation as check
+from keras_blocks._warnings import warn_user
 from keras_blocks.data import sources
 from keras_blocks.data._lazy import tf
 
@@ -663,10 +663,9 @@ def _report_skipped(skipped, on_error, n_total):
             f"{listing}{more}. Fix or remove them, or pass on_error='skip' to leave them "
             "out (they are then listed in `dataset.skipped_files`)."
         )
-    warnings.warn(
+    warn_user(
         f"{OWNER}: skipped {len(skipped)} of {n_total} image file(s) that could not be "
         f"decoded: {listing}{more}. The list is in `dataset.skipped_files`.",
-        stacklevel=4,
     )
 
 
@@ -836,7 +835,7 @@ def _load_cache(path, fingerprint, files, cache_check):
     except (OSError, ValueError, KeyError, TypeError, IndexError, tf.errors.OpError) as error:
         why = f"it is unreadable ({type(error).__name__}: {error})"
     if why is not None:
-        warnings.warn(f"{OWNER}: rebuilding the cache file {path!r}: {why}.", stacklevel=4)
+        warn_user(f"{OWNER}: rebuilding the cache file {path!r}: {why}.")
         return None
     return header
 

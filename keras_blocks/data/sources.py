@@ -12,11 +12,11 @@ import dataclasses
 import hashlib
 import os
 import posixpath
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
+from keras_blocks._warnings import warn_user
 from keras_blocks.data._lazy import tf
 
 OWNER = "make_pipeline"
@@ -275,20 +275,18 @@ def list_image_directory(directory, class_names: Sequence[str] | None = None) ->
     counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_dirs))
     empty = [class_dir for class_dir, count in zip(class_dirs, counts, strict=True) if not count]
     if ignored:
-        warnings.warn(
+        warn_user(
             f"{OWNER}: ignored {len(ignored)} file(s) without an image extension "
             f"{IMAGE_EXTENSIONS} in {directory!r}, such as {ignored[:3]}.",
-            stacklevel=3,
         )
     if not_followed:
         listing = "; ".join(f"{path} ({why})" for path, why in not_followed[:10])
         more = f" (and {len(not_followed) - 10} more)" if len(not_followed) > 10 else ""
-        warnings.warn(
+        warn_user(
             f"{OWNER}: did not follow {len(not_followed)} link(s) in {directory!r}, so "
             f"that no image is listed twice or under another class: {listing}{more}. "
             "Copy the images into the class folder (or make the class folder itself the "
             "link) to include them.",
-            stacklevel=3,
         )
     if not paths:
         raise ValueError(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import keras
 
+from keras_blocks._warnings import warn_user
 from keras_blocks.blocks._base import make_divisible
 from keras_blocks.blocks.conv_block import ConvBlock
 from keras_blocks.blocks.inverted_residual import InvertedResidual
@@ -39,10 +39,9 @@ def _imagenet_file(alpha, input_shape):
             f"got alpha={alpha!r}."
         )
     if rows != input_shape[1] or rows not in _IMAGENET_ROWS:
-        warnings.warn(
+        warn_user(
             f"{_OWNER}: no ImageNet weights were trained at input_shape={input_shape}; "
-            "loading the 224x224 ones, as keras.applications does.",
-            stacklevel=3,
+            "loading the 224x224 ones, as keras.applications does."
         )
         rows = 224
     name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
