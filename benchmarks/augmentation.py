@@ -1,4 +1,4 @@
-"""Augmentation throughput inside tf.data: keras_blocks vs keras.layers vs keras_cv.layers.
+"""Augmentation throughput inside tf.data: keras_blocks vs keras.layers, keras_cv and keras-aug.
 
 128x128 RGB uint8 images (the real car/truck photos, upscaled; random pixels when
 ../shared is absent), batches of 64, `dataset.map(augment, num_parallel_calls=AUTOTUNE)`
@@ -11,8 +11,15 @@ the ratios, and the process' peak memory.
    RandomZoom(height_factor=0, width_factor=0.15) (keras.layers and keras_cv.layers).
    Also shown: the same keras_blocks layers without fusion, and a hand-written
    fused affine + contrast pass in raw TensorFlow (the floor a layer library can reach).
-2. RandAugment, 2 ops per image, magnitude 0.5: keras_blocks vs keras.layers vs
-   keras_cv.layers (augmentations_per_image=2).
+   keras-aug (Keras 3, `pip install keras-aug==1.1.1`, a benchmark-only peer) has no
+   width stretch either: its course stack is RandomFlip + one RandomAffine (rotation,
+   translation, isotropic scale 0.85-1.15) + ColorJitter(contrast), on floats in [0, 1]
+   as its layers expect.
+2. RandAugment, 2 ops, magnitude 0.5: keras_blocks vs keras.layers vs
+   keras_cv.layers (augmentations_per_image=2) vs keras-aug (magnitude 15 of its 31
+   bins; it draws the ops once per batch, not per image).
+
+Contenders that are not installed are reported as unavailable; the rest still run.
 
     python benchmarks/augmentation.py [--repeats 5] [--batches 16]
 """
@@ -141,6 +148,32 @@ def hand_written_course():
     return fn
 
 
+def keras_aug_course():
+    from keras_aug.layers.vision import ColorJitter, RandomAffine, RandomFlip
+
+    layers = [
+        ColorJitter(contrast=0.1, seed=1),
+        RandomFlip("horizontal", seed=2),
+        RandomAffine(degree=36.0, translate=0.1, scale=(0.85, 1.15), padding_mode="reflect",
+                     seed=3),
+    ]
+
+    def fn(x):
+        x = tf.cast(x, tf.float32) / 255.0
+        for layer in layers:
+            x = layer(x, training=True)
+        return x
+
+    return fn
+
+
+def keras_aug_randaugment():
+    from keras_aug.layers.vision import RandAugment
+
+    layer = RandAugment(num_ops=2, magnitude=15, seed=1)
+    return lambda x: layer(tf.cast(x, tf.float32) / 255.0, training=True)
+
+
 def keras_blocks_randaugment():
     layer = kba.RandAugment(num_ops=2, magnitude=0.5, seed=1)
     return lambda x: layer(x, training=True)
@@ -198,17 +231,21 @@ def main(argv=None):
         results["course"] = run_group("course stack", {
             "keras.layers": keras_course,
             "keras_cv.layers": keras_cv_course,
+            "keras-aug (flip + affine + contrast)": keras_aug_course,
             "keras_blocks Pipeline (fused)": keras_blocks_course,
             "keras_blocks Pipeline (fuse=False)": lambda: keras_blocks_course(fuse=False),
             "hand-written TF (fused)": hand_written_course,
-        }, images, args.repeats, args.batches, ("keras.layers", "keras_cv.layers"))
+        }, images, args.repeats, args.batches,
+            ("keras.layers", "keras_cv.layers", "keras-aug (flip + affine + contrast)"))
     if args.only in (None, "randaugment"):
         results["randaugment"] = run_group("RandAugment", {
             "keras.layers.RandAugment": keras_randaugment,
             "keras_cv.layers.RandAugment": keras_cv_randaugment,
+            "keras-aug RandAugment (ops per batch)": keras_aug_randaugment,
             "keras_blocks RandAugment": keras_blocks_randaugment,
         }, images, args.repeats, args.batches,
-            ("keras.layers.RandAugment", "keras_cv.layers.RandAugment"))
+            ("keras.layers.RandAugment", "keras_cv.layers.RandAugment",
+             "keras-aug RandAugment (ops per batch)"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (process RSS): {peak:.0f} MiB; load average at end "
           f"{os.getloadavg()[0]:.2f}")
