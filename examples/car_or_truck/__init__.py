@@ -25,11 +25,12 @@ valid/{Car,Truck}). Without it, ../shared/data/cifar10-car-truck (beside the rep
 is used when present; otherwise a small synthetic car/truck dataset is rendered
 (`keras_blocks.make_synthetic_car_truck`), and the run says so before training.
 
-Each trained model leaves, in OUTPUT_DIR/<model>/: model.keras (best epoch by validation
-accuracy; loads with safe_mode=True once keras_blocks is imported), history.json,
-metrics.json and figures/ (learning curves, confusion matrix, prediction grid, augmented
-samples, feature maps). Files are written to a temporary folder and moved into place only
-when the run succeeds, so a failed or interrupted run leaves nothing half-written.
+Each trained model leaves, in OUTPUT_DIR/<model>/: model.keras (the last epoch: no
+epoch is chosen on the validation photos; loads with safe_mode=True once keras_blocks is
+imported), history.json, metrics.json and figures/ (learning curves, confusion matrix,
+prediction grid, augmented samples, feature maps). Files are written to a temporary
+folder and moved into place only when the run succeeds, so a failed or interrupted run
+leaves nothing half-written.
 
 Bad input: a bad flag value, path or file is reported in one line naming it (exit status
 2); a run whose loss stops being finite is stopped, keeps the previous run's files and

@@ -173,8 +173,8 @@ def command_train(args):
             with INTERRUPTS.deferred():
                 shutil.rmtree(staging, ignore_errors=True)
     for name, metrics in summary.items():
-        log(f"{name}: validation accuracy {metrics['accuracy']:.4f} (best epoch "
-            f"{metrics['best_epoch']}), {metrics['train_seconds']:.0f}s of training -> "
+        log(f"{name}: validation accuracy {metrics['accuracy']:.4f} (last epoch, "
+            f"{metrics['epochs']}), {metrics['train_seconds']:.0f}s of training -> "
             f"{output_dir / name}")
     return 0
 
