@@ -39,7 +39,7 @@ def custom_model(image_size, widths, seed, train=None, augment=True):
     if train is not None:
         # The whitening filters come from the training photos' 2x2 patches, in the
         # [0, 1] scale the layer sees.
-        whiten.adapt(images / 255.0 for images, _ in train)
+        whiten.adapt(keras.ops.cast(images, "float32") / 255.0 for images, _ in train)
     head = DenseHead(num_classes=1, pooling="max", name="head")
     return build_classifier(base, head, augmentation=augmentation(seed) if augment else None,
                             input_shape=(image_size, image_size, 3), name="car_or_truck_custom")
@@ -130,6 +130,7 @@ def train_custom(settings, train, valid, staging, verbose, guard=None):
     start = time.time()
     history = model.fit(
         train, validation_data=valid, epochs=settings.epochs, verbose=verbose,
+        shuffle=False,  # the pipeline reshuffles each epoch; Keras warns if asked to
         callbacks=[*([guard] if guard else []), checkpoint(staging), EpochLine("custom", start)])
     return history.history, []
 
@@ -167,8 +168,9 @@ def train_transfer(settings, train, valid, staging, verbose, guard=None):
 
 
 def checkpoint(staging):
-    return keras.callbacks.ModelCheckpoint(
-        staging / "model.keras", monitor="val_accuracy", mode="max", save_best_only=True)
+    """Saves the model after every epoch, so model.keras is the last epoch's: choosing an
+    epoch by validation accuracy would select on the set the run reports."""
+    return keras.callbacks.ModelCheckpoint(staging / "model.keras", save_best_only=False)
 
 
 def diverged(name, settings, stopped, previous):
@@ -207,7 +209,7 @@ def run_training(name, settings, data_dir, synthetic, staging, args):
     train_seconds, train_cpu = time.time() - wall, time.process_time() - cpu
     history = {k: [float(v) for v in vs] for k, vs in history.items()}
     log(f"== {name}: training took {train_seconds:.0f}s (process CPU {train_cpu:.0f}s); "
-        "evaluating the best checkpoint")
+        "evaluating the last epoch")
 
     model = keras.saving.load_model(staging / "model.keras", safe_mode=True)
     images, labels = arrays(valid)
