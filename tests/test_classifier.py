@@ -399,3 +399,36 @@ def test_classifier_bad_arguments_are_named(kwargs, message):
     kwargs = {"base": _small_base(), **kwargs}
     with pytest.raises(ValueError, match=message):
         Classifier(**kwargs)
+
+
+@pytest.mark.parametrize("base", ["tiny", "custom"])
+def test_uint8_pixels_in_give_the_same_predictions_and_serve_after_saving(
+        base, tiny_base, tmp_path):
+    """A model takes raw uint8 pixels (the cast to float runs inside the model, in the
+    step, not on the host), trains on them, and serves them after a save and load."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    if base == "tiny":
+        model = build_classifier("tiny_bn_test", input_shape=(32, 32, 3), weights=None)
+    else:
+        model = build_classifier(_custom_convnet(), {"name": "dense", "num_classes": 3})
+    pixels = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    as_float = to_numpy(model.predict(pixels.astype("float32"), verbose=0))
+    as_uint8 = to_numpy(model.predict(pixels, verbose=0))
+    np.testing.assert_array_equal(as_uint8, as_float)
+    labels = np.arange(6) % (1 if base == "tiny" else 3)
+    labels = labels.reshape(-1, 1).astype("float32") if base == "tiny" else labels
+    model.compile()
+    batches = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(3)
+    assert next(iter(batches))[0].dtype == tf.uint8
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.fit(batches, epochs=1, verbose=0, shuffle=False)
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(
+        before, model.trainable_weights, strict=True))
+    path = tmp_path / "served.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(to_numpy(loaded.predict(pixels, verbose=0)),
+                               to_numpy(model.predict(pixels.astype("float32"), verbose=0)),
+                               rtol=1e-6, atol=1e-6)

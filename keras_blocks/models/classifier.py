@@ -26,6 +26,11 @@ def build_classifier(
     active only in training (`fit`), so `predict` and `evaluate` see the images as they
     are.
 
+    Images may be uint8 (raw pixels) or floats: the model converts them to float32 as
+    its first step (Keras casts a model's inputs to its input dtype inside the compiled
+    step), so a uint8 pipeline (`make_pipeline(..., output_dtype="uint8")`) hands over a
+    quarter of the bytes per image, and a saved model serves raw uint8 pixels as well.
+
     A pretrained base runs in inference mode (wrapped in
     [`InferenceMode`][keras_blocks.InferenceMode]): its batch normalization always uses
     the ImageNet moving statistics, also after it is unfrozen for fine-tuning (the
