@@ -168,15 +168,15 @@ def sandbox(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    saved = {kind: dict(r._factories) for kind, r in registry._REGISTRIES.items()}
-    plugins_loaded = registry._PLUGINS_LOADED
+    saved = {kind: dict(r._factories) for kind, r in registry._core._REGISTRIES.items()}
+    plugins_loaded = registry._plugins._PLUGINS_LOADED
     try:
         yield tmp_path
     finally:
         for kind, factories in saved.items():
-            registry._REGISTRIES[kind]._factories.clear()
-            registry._REGISTRIES[kind]._factories.update(factories)
-        registry._PLUGINS_LOADED = plugins_loaded
+            registry._core._REGISTRIES[kind]._factories.clear()
+            registry._core._REGISTRIES[kind]._factories.update(factories)
+        registry._plugins._PLUGINS_LOADED = plugins_loaded
         plt.close("all")
 
 

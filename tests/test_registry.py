@@ -1,3 +1,5 @@
+import importlib.metadata
+
 import keras
 import pytest
 
@@ -57,9 +59,7 @@ def test_entry_point_plugins_load(monkeypatch):
                 "pool", "fake_pool", lambda *a, **k: keras.layers.MaxPooling2D()
             )
 
-    monkeypatch.setattr(
-        registry.importlib.metadata, "entry_points", lambda group: [FakeEntryPoint()]
-    )
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [FakeEntryPoint()])
     try:
         assert "fake" in registry.load_plugins(force=True)
         assert calls == ["loaded"]
@@ -75,7 +75,7 @@ def test_broken_plugin_names_itself(monkeypatch):
         def load(self):
             raise ImportError("no module named broken_pkg")
 
-    monkeypatch.setattr(registry.importlib.metadata, "entry_points", lambda group: [Broken()])
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [Broken()])
     with pytest.raises(RuntimeError, match=r"plugin 'broken'.*broken_pkg"):
         registry.load_plugins(force=True)
 

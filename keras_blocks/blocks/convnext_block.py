@@ -95,10 +95,8 @@ class ConvNeXtBlock(Block):
             )
         self.layer_scale_init = None if layer_scale_init is None else float(layer_scale_init)
         self.drop_path = check.fraction(owner, "drop_path", drop_path)
-        registry.check_norm(norm)
-        registry.check_activation(activation)
-        self.norm = registry.deserialize_spec(norm)
-        self.activation = registry.deserialize_spec(activation)
+        self.norm = registry.resolve("norm", norm)
+        self.activation = registry.resolve("activation", activation)
         if norm_epsilon is not None:
             norm_epsilon = check.non_negative(owner, "norm_epsilon", norm_epsilon)
         self.norm_epsilon = norm_epsilon

@@ -61,10 +61,8 @@ class FireBlock(Block):
         owner = "FireBlock"
         self.squeeze = check.positive_int(owner, "squeeze", squeeze)
         self.expand = check.int_tuple(owner, "expand", expand)
-        registry.check_activation(activation)
-        registry.check_norm(norm)
-        self.activation = registry.deserialize_spec(activation)
-        self.norm = registry.deserialize_spec(norm)
+        self.activation = registry.resolve("activation", activation)
+        self.norm = registry.resolve("norm", norm)
         self.norm_momentum = check.fraction(owner, "norm_momentum", norm_momentum)
         if norm_epsilon is not None:
             norm_epsilon = check.non_negative(owner, "norm_epsilon", norm_epsilon)

@@ -81,13 +81,13 @@ class DenseHead(ComposedLayer):
         self.units = _unit_tuple(units)
         self.dropout = check.fraction(owner, "dropout", dropout)
         self.pooling = check.one_of(owner, "pooling", pooling, _POOLINGS)
-        registry.check_activation(activation)
-        registry.check_norm(norm)
+        self.activation = registry.resolve("activation", activation)
+        self.norm = registry.resolve("norm", norm)
         if not (isinstance(output_activation, str) and output_activation == "auto"):
-            registry.check_activation(output_activation, argument="output_activation")
-        self.activation = registry.deserialize_spec(activation)
-        self.norm = registry.deserialize_spec(norm)
-        self.output_activation = registry.deserialize_spec(output_activation)
+            output_activation = registry.resolve(
+                "activation", output_activation, "output_activation"
+            )
+        self.output_activation = output_activation
         if self.num_classes == 1 and self.final_activation == "softmax":
             raise ValueError(
                 "DenseHead: `output_activation='softmax'` with num_classes=1 always outputs "
