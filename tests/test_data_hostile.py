@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_blocks import make_pipeline
-from keras_blocks.data import pipeline as pipeline_module
+from keras_blocks.data import stages
 from tests.test_data_pipeline import _epoch
 
 
@@ -274,7 +274,7 @@ def test_an_unwritable_cache_path_fails_before_decoding(tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded before checking the cache path")
 
-    monkeypatch.setattr(pipeline_module, "_decode_pass", no_decoding)
+    monkeypatch.setattr(stages, "_decode_pass", no_decoding)
     for cache in (tmp_path / "a_file" / "c.cache", pathlib.Path("/proc/c.cache")):
         with pytest.raises(ValueError, match=r"`cache` file .*c\.cache.* cannot be written"):
             _cached(tmp_path / "d", cache)

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_blocks import make_pipeline
+from keras_blocks.data import cache as cache_module
 from keras_blocks.data import pipeline as pipeline_module
+from keras_blocks.data import stages
 
 
 def _identity_color(identity: int, label: int) -> tuple[int, int, int]:
@@ -257,29 +259,29 @@ def test_disk_cache_is_atomic_and_survives_restarts(tmp_path, monkeypatch):
     source = str(tmp_path / "d")
 
     # Interrupt the pass that builds the cache: nothing is left behind.
-    monkeypatch.setattr(pipeline_module, "_BUILD_BATCH", 8)
+    monkeypatch.setattr(stages, "_BUILD_BATCH", 8)
 
     def interrupt(done):
         if done >= 16:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline_module._Hooks, "on_build_chunk", interrupt)
+    monkeypatch.setattr(stages.Hooks, "on_build_chunk", interrupt)
     with pytest.raises(KeyboardInterrupt):
         make_pipeline(source, image_size=3, cache=str(cache))
     assert not cache.exists()
 
     # A crash while writing the file leaves no cache (and no partial file) either.
-    monkeypatch.setattr(pipeline_module._Hooks, "on_build_chunk", None)
+    monkeypatch.setattr(stages.Hooks, "on_build_chunk", None)
 
     def crash():
         raise OSError("disk full")
 
-    monkeypatch.setattr(pipeline_module._Hooks, "on_cache_write", crash)  # mid-write
+    monkeypatch.setattr(cache_module.Hooks, "on_cache_write", crash)  # mid-write
     with pytest.raises(OSError, match="disk full"):
         make_pipeline(source, image_size=3, cache=str(cache))
     assert list((tmp_path / "caches").iterdir()) == []
 
-    monkeypatch.setattr(pipeline_module._Hooks, "on_cache_write", None)
+    monkeypatch.setattr(cache_module.Hooks, "on_cache_write", None)
     first = make_pipeline(source, image_size=3, cache=str(cache), shuffle=False)
     assert cache.exists()
     expected = _epoch(first)
@@ -288,7 +290,7 @@ def test_disk_cache_is_atomic_and_survives_restarts(tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cache file was not used")
 
-    monkeypatch.setattr(pipeline_module, "_decode_pass", no_decoding)
+    monkeypatch.setattr(stages, "_decode_pass", no_decoding)
     again = make_pipeline(source, image_size=3, cache=str(cache), shuffle=False)
     np.testing.assert_array_equal(_epoch(again)[0], expected[0])
     assert again.file_paths == first.file_paths
