@@ -126,6 +126,33 @@ def test_evaluate_and_predict(trained_custom, tiny_data, tmp_path, capsys):
     assert path == str(car) and label in ("Car", "Truck") and 0.5 <= float(probability) <= 1
 
 
+def test_evaluate_and_predict_feed_raw_pixels_as_training_does(tiny_data, tmp_path, capsys):
+    """A model whose output follows the mean pixel value (so a wrong scale shows):
+    evaluate and predict give it raw 0-255 pixels, the same probability per photo."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(inputs, dense(x))
+    dense.set_weights([np.full((3, 1), 1 / 60, "float32"), np.array([-128 / 20], "float32")])
+    path = tmp_path / "mean_pixel.keras"
+    model.save(path)
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", str(path), "--data-dir", str(tiny_data),
+                     "--output", str(out)]) == 0
+    probabilities = json.loads(out.read_text())["probabilities"]
+    files = [p for c in ("Car", "Truck") for p in sorted((tiny_data / "valid" / c).iterdir())]
+    images, _ = data.arrays(data.pipelines(tiny_data, 32, 8, 0)[1])
+    expected = model.predict(images.astype("float32"), verbose=0).ravel()
+    assert np.ptp(expected) > 0.05  # the photos' probabilities differ
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    capsys.readouterr()
+    assert cli.main(["predict", str(path), *map(str, files)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    p_truck = [float(p) if label == "Truck" else 1 - float(p)
+               for _, label, p in (line.split("\t") for line in lines)]
+    np.testing.assert_allclose(p_truck, expected, atol=1.5e-4)  # printed with 4 decimals
+
+
 @pytest.mark.slow
 def test_train_transfer_two_phases(tiny_data, tmp_path, weights_dir):
     out = tmp_path / "run"

@@ -197,11 +197,15 @@ def command_evaluate(args):
                 f"Truck/ folders; {', '.join(missing)} missing")
         folder = data_dir
     size = model.input_shape[1:3]
+    # Raw uint8 pixels, as in training: the model scales them itself.
     dataset = pipeline(folder, on_error=args.on_error, image_size=tuple(size),
                        batch_size=args.batch_size, shuffle=False, label_mode="binary",
-                       class_names=list(CLASS_NAMES))
+                       class_names=list(CLASS_NAMES), value_range=(0, 255),
+                       output_dtype="uint8")
     images, labels = arrays(dataset)
-    metrics = classification_metrics(labels, predict_probabilities(model, images))
+    probabilities = predict_probabilities(model, images)
+    metrics = classification_metrics(labels, probabilities)
+    metrics["probabilities"] = [round(float(p), 6) for p in probabilities]
     metrics["skipped_files"] = [str(path) for path, _ in getattr(dataset, "skipped_files", ())]
     log(f"{args.model} on {folder}:")
     print_metrics(metrics)
