@@ -175,7 +175,7 @@ def keras_aug_randaugment():
 
 
 def keras_blocks_randaugment():
-    layer = kba.RandAugment(num_ops=2, magnitude=0.5, seed=1)
+    layer = kba.RandAugment(num_ops=2, factor=0.5, seed=1)
     return lambda x: layer(x, training=True)
 
 

@@ -12,7 +12,7 @@ from tests.layer_checks import check_config_round_trip, run_layer_checks, to_num
 
 # (class, kwargs that surely change a small batch, input range)
 LAYERS = [
-    (kba.RandomFlip, {"probability": 1.0, "seed": 3}, (0.0, 1.0)),
+    (kba.RandomFlip, {"mode": "horizontal", "probability": 1.0, "seed": 3}, (0.0, 1.0)),
     (kba.RandomFlip, {"mode": "horizontal_and_vertical", "probability": 1.0}, (0.0, 1.0)),
     (kba.RandomRotation, {"factor": (0.05, 0.2), "seed": 1}, (0.0, 1.0)),
     (kba.RandomTranslation, {"height_factor": (0.1, 0.2), "width_factor": 0.1}, (0.0, 1.0)),
@@ -24,7 +24,7 @@ LAYERS = [
     (kba.RandomBrightness, {"factor": (0.1, 0.2), "value_range": (0, 1)}, (0.0, 0.5)),
     (kba.RandomErasing, {"probability": 1.0, "scale": (0.2, 0.4), "value_range": (0, 1)},
      (0.5, 1.0)),
-    (kba.RandAugment, {"num_ops": 2, "magnitude": (0.5, 0.9), "seed": 2}, (0.0, 255.0)),
+    (kba.RandAugment, {"num_ops": 2, "factor": (0.5, 0.9), "seed": 2}, (0.0, 255.0)),
     (kba.RandAugment, {"num_ops": 1, "geometric": False, "value_range": (0, 1), "seed": 5},
      (0.0, 1.0)),
 ]
@@ -63,7 +63,7 @@ GEOMETRIC = st.sampled_from([
     lambda s: kba.RandomContrast(0.4, seed=s),
     lambda s: kba.RandomBrightness(0.2, seed=s),
     lambda s: kba.RandomErasing(0.7, fill_value="random", seed=s),
-    lambda s: kba.RandAugment(3, 0.8, seed=s),
+    lambda s: kba.RandAugment(num_ops=3, factor=0.8, seed=s),
     lambda s: kba.Pipeline.from_preset("course", seed=s),
     lambda s: kba.Pipeline.from_preset("medium", seed=s),
 ])
@@ -100,7 +100,7 @@ def test_drawn_layers_sizes_dtypes_seeds(make, seed, height, width, channels, dt
 @pytest.mark.parametrize("layer", [
     kba.RandomRotation(0.3), kba.RandomZoom(0.3), kba.RandomShear(0.3),
     kba.RandomContrast(0.5), kba.RandomBrightness(0.3), kba.RandomWidth(0.3),
-    kba.RandomTranslation(0.3, 0.3), kba.RandAugment(2, 0.9),
+    kba.RandomTranslation(0.3, 0.3), kba.RandAugment(num_ops=2, factor=0.9),
 ], ids=lambda layer: type(layer).__name__)
 def test_each_sample_gets_its_own_parameters(layer):
     image = np.random.default_rng(0).integers(0, 256, (1, 16, 16, 3)).astype("float32")
@@ -206,8 +206,8 @@ def test_every_layer_is_registered():
         (lambda: kba.RandomErasing(scale=(0.5, 0.1)), "`scale`"),
         (lambda: kba.RandomErasing(fill_value="noise"), "`fill_value`"),
         (lambda: kba.RandAugment(num_ops=0), "`num_ops` must be an integer >= 1"),
-        (lambda: kba.RandAugment(magnitude=1.5), "`magnitude` must lie within [0.0, 1.0]"),
-        (lambda: kba.RandAugment(magnitude=(0.6, 0.2)), "`magnitude` must be (low, high)"),
+        (lambda: kba.RandAugment(factor=1.5), "`factor` must lie within [0.0, 1.0]"),
+        (lambda: kba.RandAugment(factor=(0.6, 0.2)), "`factor` must be (low, high)"),
     ],
 )
 def test_bad_arguments_name_the_argument(make, message):

@@ -17,8 +17,8 @@ B = kba.RandomFlip().backend
        batch=st.integers(1, 9), height=st.integers(16, 29))
 def test_sorted_path_equals_masked_path(seed, num_ops, geometric, batch, height):
     x = np.random.default_rng(seed).integers(0, 256, (batch, height, 21, 3)).astype("uint8")
-    fast = kba.RandAugment(num_ops, (0.1, 0.9), geometric=geometric, seed=seed)
-    masked = kba.RandAugment(num_ops, (0.1, 0.9), geometric=geometric, seed=seed)
+    fast = kba.RandAugment(num_ops=num_ops, factor=(0.1, 0.9), geometric=geometric, seed=seed)
+    masked = kba.RandAugment(num_ops=num_ops, factor=(0.1, 0.9), geometric=geometric, seed=seed)
     masked.partition = False
     np.testing.assert_allclose(to_numpy(fast(x)), to_numpy(masked(x)), atol=1e-3)
 
@@ -62,7 +62,7 @@ def test_sharpness_blends_towards_the_smoothed_image():
 
 def test_value_range_and_empty_op_slices():
     x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
-    y = to_numpy(kba.RandAugment(3, 1.0, value_range=(0, 1), seed=4)(x))
+    y = to_numpy(kba.RandAugment(num_ops=3, factor=1.0, value_range=(0, 1), seed=4)(x))
     assert y.min() >= 0 and y.max() <= 1.0 + 1e-6 and not np.allclose(x, y)
 
 
@@ -105,7 +105,7 @@ def test_outputs_stay_within_value_range(seed, fill_value, value_range):
     rng = np.random.default_rng(seed)
     x = (low + (high - low) * rng.random((6, 16, 16, 3))).astype("float32")
     x[0] = low  # a flat image (auto_contrast, equalize edge cases)
-    layer = kba.RandAugment(3, 1.0, value_range=value_range, fill_mode="constant",
+    layer = kba.RandAugment(num_ops=3, factor=1.0, value_range=value_range, fill_mode="constant",
                             fill_value=fill_value * (high - low) / 255.0, seed=seed)
     y = to_numpy(layer(x))
     assert y.min() >= low and y.max() <= high, (y.min(), y.max())

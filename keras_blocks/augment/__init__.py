@@ -2,7 +2,7 @@
 
 from keras_blocks.augment import presets  # registers the named presets
 from keras_blocks.augment._base import AugmentationLayer
-from keras_blocks.augment.affine import GeometricLayer
+from keras_blocks.augment.affine import AffineLayer, GeometricLayer
 from keras_blocks.augment.cut_mix import CutMix
 from keras_blocks.augment.keras_cv_adapter import KerasCVLayer
 from keras_blocks.augment.mix_up import MixUp
@@ -20,6 +20,7 @@ from keras_blocks.augment.random_width import RandomWidth
 from keras_blocks.augment.random_zoom import RandomZoom
 
 __all__: list[str] = [
+    "AffineLayer",
     "AugmentationLayer",
     "CutMix",
     "GeometricLayer",

@@ -24,8 +24,8 @@
 from __future__ import annotations
 
 import keras
-from keras.src.utils import backend_utils  # the switchable backend, as Keras' DataLayer
 
+from keras_blocks import _keras_compat as compat
 from keras_blocks import _validation as check
 
 _STRUCT_KEYS = ("images", "labels")
@@ -108,7 +108,7 @@ class AugmentationLayer(keras.layers.Layer):
         import numpy as np
         from keras_blocks.augment import RandomFlip
 
-        flip = RandomFlip(seed=0)
+        flip = RandomFlip("horizontal", seed=0)
         flip(np.zeros((2, 8, 8, 3), "uint8")).dtype  # float32
         ```
     """
@@ -122,7 +122,7 @@ class AugmentationLayer(keras.layers.Layer):
         try:
             self.generator = keras.random.SeedGenerator(seed)
         except ValueError as error:
-            if not backend_utils.in_tf_graph():
+            if not compat.in_tf_graph():
                 raise
             # TensorFlow's "singleton tf.Variables" error, which names no culprit.
             name = type(self).__name__
@@ -135,9 +135,9 @@ class AugmentationLayer(keras.layers.Layer):
             ) from error
         # Not tracked: a generator for the TF ops inside tf.data under another backend.
         object.__setattr__(self, "_other_generators", {})
-        object.__setattr__(self, "backend", backend_utils.DynamicBackend())
+        object.__setattr__(self, "backend", compat.dynamic_backend())
         # tf.data hands TF tensors to a layer of another backend: allow them (as DataLayer).
-        self._allow_non_tensor_positional_args = True
+        compat.allow_non_tensor_positional_args(self)
         self.supports_jit = True
 
     # ---------------------------------------------------------------- calling
@@ -146,19 +146,17 @@ class AugmentationLayer(keras.layers.Layer):
         foreign_graph = (
             not isinstance(first, keras.KerasTensor)
             and keras.backend.backend() != "tensorflow"
-            and backend_utils.in_tf_graph()
-            and not _in_jax_trace(first)
+            and compat.in_tf_graph()
+            and not compat.in_jax_tracing_scope(first)
         )
         if not foreign_graph:
             return super().__call__(inputs, *args, **kwargs)
         # A tf.data pipeline under the JAX or PyTorch backend: compute with the TF ops.
         self.set_ops_backend("tensorflow")
-        convert = self._convert_input_args
-        self._convert_input_args = False
         try:
-            return super().__call__(inputs, *args, **kwargs)
+            with compat.input_conversion_disabled(self):
+                return super().__call__(inputs, *args, **kwargs)
         finally:
-            self._convert_input_args = convert
             self.set_ops_backend(None)
 
     def set_ops_backend(self, name):
@@ -259,14 +257,6 @@ def _derived_seed(layer):
     return int(state[0]) % (2**31)
 
 
-def _in_jax_trace(x):
-    try:
-        from keras.src.utils import jax_utils
-    except ImportError:  # pragma: no cover
-        return False
-    return jax_utils.is_in_jax_tracing_scope(x)
-
-
 def check_values(b, tensor, ok, message, data=(), explain=None):
     """`tensor`, once the scalar boolean `ok` is known true; raises otherwise.
 
@@ -277,9 +267,9 @@ def check_values(b, tensor, ok, message, data=(), explain=None):
     the step fails with an `InvalidArgumentError` saying the same (XLA-compiled steps
     drop assertions). In a traced JAX function nothing can raise: the check is skipped.
     """
-    if _in_jax_trace(ok):
+    if compat.in_jax_tracing_scope(ok):
         return tensor
-    if b.name == "tensorflow" and backend_utils.in_tf_graph():
+    if b.name == "tensorflow" and compat.in_tf_graph():
         # The one TensorFlow call of the augmentation layers: a graph cannot raise a
         # Python error, and keras.ops has no assertion.
         import tensorflow as tf

@@ -1,6 +1,6 @@
 """The fused geometry: per-sample 3x3 matrices and one resampling pass.
 
-Every geometric layer (flip, rotation, translation, width stretch, zoom, shear,
+Every affine layer (flip, rotation, translation, width stretch, zoom, shear,
 resized crop) describes its random transform of sample `i` as a 3x3 matrix `M_i` that
 maps a pixel of the OUTPUT image to the point of the INPUT image it is read from, in
 pixel coordinates `(x, y, 1)` with `x` the column and `y` the row (pixel centres at
@@ -174,8 +174,51 @@ def warp(b, images, matrices, *, output_size=None, interpolation="bilinear",
         fill_mode=fill_mode, fill_value=fill_value, data_format="channels_last")
 
 
-class GeometricLayer(AugmentationLayer):
-    """Base class of the geometric layers: each samples one matrix per image.
+class AffineLayer(AugmentationLayer):
+    """Base class of the layers whose random transform is one affine matrix per image.
+
+    An affine layer says WHERE each output pixel is read from: `sample_matrices`
+    returns one 3x3 matrix per image (see the module docstring). It says nothing about
+    HOW points between pixels are read; that is the business of its subclass
+    [`GeometricLayer`][keras_blocks.GeometricLayer], which resamples with an
+    `interpolation` and a fill. A direct subclass (such as
+    [`RandomFlip`][keras_blocks.RandomFlip]) moves whole pixels only: it takes no
+    interpolation or fill arguments, applies itself exactly on its own (`augment`), and
+    in a [`Pipeline`][keras_blocks.Pipeline] its matrices join the resampling of the
+    neighbouring geometric layers, whatever their interpolation.
+
+    Subclasses implement `sample_matrices` and `augment`.
+
+    Args:
+        seed: int or `None`.
+        **kwargs: standard layer arguments (`name`, `dtype`).
+
+    Example:
+        ```python
+        import numpy as np
+        from keras_blocks.augment import AffineLayer, RandomFlip
+
+        flip = RandomFlip("horizontal", seed=0)
+        isinstance(flip, AffineLayer)  # True
+        flip.sample_matrices(flip.backend, 2, 8, 8, training=True).shape  # (2, 3, 3)
+        ```
+    """
+
+    @property
+    def fuse_key(self):
+        """The resampling settings this layer needs (`None`: exact at any): layers of
+        a Pipeline whose keys agree, apart from `None`, share one resampling."""
+        return None
+
+    def sample_matrices(self, b, n, height, width, training):
+        """(n, 3, 3) matrices for a batch of `n` images of `height` x `width`, or
+        `None` for the identity."""
+        raise NotImplementedError
+
+
+class GeometricLayer(AffineLayer):
+    """Base class of the resampling geometric layers: an affine matrix per image, read
+    with interpolation and a fill for the points outside the image.
 
     A geometric layer alone resamples once; consecutive geometric layers inside a
     [`Pipeline`][keras_blocks.Pipeline] with the same `interpolation`,
@@ -218,11 +261,6 @@ class GeometricLayer(AugmentationLayer):
     def fuse_key(self):
         """Layers with equal keys can share one resampling."""
         return (self.interpolation, self.fill_mode, self.fill_value)
-
-    def sample_matrices(self, b, n, height, width, training):
-        """(n, 3, 3) matrices for a batch of `n` images of `height` x `width`, or
-        `None` for the identity."""
-        raise NotImplementedError
 
     def augment(self, b, images, labels, training):
         height, width = image_size(b, images)

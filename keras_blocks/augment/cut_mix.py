@@ -19,6 +19,12 @@ class CutMix(MixingLayer):
     random partner of the batch (Yun et al., 2019). The label weight is the fraction of
     the image NOT pasted. Inputs and label formats as [`MixUp`][keras_blocks.MixUp].
 
+    Compared with `keras.layers.CutMix(factor=1.0)`: ours keeps the paper's fixed
+    `alpha` where Keras has `factor`, a range from which it draws the Beta parameter
+    once per batch (`U(0, 1)` by default), so the names differ because the meanings do:
+    `CutMix(alpha=1.0)` is the paper's `Beta(1, 1)`, i.e. uniform box areas. `num_classes`
+    is ours (as in MixUp); images are channels-last only (no `data_format`).
+
     Args:
         alpha: Beta distribution parameter (> 0), default 1.0.
         num_classes: classes of integer labels; `None` for float labels.

@@ -62,7 +62,7 @@ class KerasCVLayer(AugmentationLayer):
         from keras_blocks.augment import KerasCVLayer, Pipeline, RandomFlip
 
         augment = Pipeline([
-            RandomFlip(),
+            RandomFlip("horizontal"),
             KerasCVLayer("RandomSharpness", {"factor": 0.5, "value_range": (0, 255)}),
             KerasCVLayer("MixUp"),
         ])

@@ -20,6 +20,11 @@ class MixUp(MixingLayer):
     `num_classes` (one-hot encoded first; `num_classes=1` means binary 0/1 ints). The
     output labels are float32, one-hot for integer ids also at inference.
 
+    Compared with `keras.layers.MixUp`: the same `alpha` (default 0.2) and `seed`, and
+    the same per-sample `Beta(alpha, alpha)` weights; `num_classes` is ours (Keras mixes
+    the labels as given, so integer ids must be one-hot encoded first); images are
+    channels-last only (no `data_format`).
+
     Args:
         alpha: Beta distribution parameter (> 0), default 0.2.
         num_classes: classes of integer labels (see above); `None` for float labels.

@@ -31,17 +31,23 @@ def _resolve(spec, seed):
 class Pipeline(AugmentationLayer):
     """Applies augmentation layers in order; consecutive geometric ones are fused.
 
-    Runs of [`GeometricLayer`][keras_blocks.GeometricLayer]s (flip,
-    rotation, translation, width, zoom, shear, resized crop) that share their
-    `interpolation`, `fill_mode` and `fill_value` (a flip fits any) compose their
-    per-sample matrices and resample ONCE: the same transforms as applying them one
-    after the other, with one interpolation instead of several. Other layers (colour,
+    Runs of [`AffineLayer`][keras_blocks.AffineLayer]s (flip, rotation, translation,
+    width, zoom, shear, resized crop) whose [`GeometricLayer`][keras_blocks.GeometricLayer]s
+    share their `interpolation`, `fill_mode` and `fill_value` (a flip, which moves whole
+    pixels, fits any) compose their per-sample matrices and resample ONCE: the same
+    transforms as applying them one after the other, with one interpolation instead of
+    several. A run of flips alone stays an exact pixel flip. Other layers (colour,
     erasing, MixUp/CutMix, keras-cv layers through
     [`KerasCVLayer`][keras_blocks.KerasCVLayer], any Keras layer that maps
     images to images) run in place.
 
     Inputs are images, `(images, labels)` or `{"images", "labels"}`; labels flow to the
     layers that mix them.
+
+    Compared with `keras.layers.Pipeline(layers, name=None)`: the same `layers`
+    argument, applied in the same order; `fuse` and `seed` are ours, and `layers` may
+    also hold registered names and dicts. Keras' Pipeline resamples once per geometric
+    layer.
 
     Args:
         layers: a list of layers, registered augmentation names (`"flip"`,
@@ -57,7 +63,8 @@ class Pipeline(AugmentationLayer):
         import numpy as np
         from keras_blocks.augment import Pipeline, RandomContrast, RandomFlip, RandomRotation
 
-        augment = Pipeline([RandomContrast(0.1), RandomFlip(), RandomRotation(0.1)])
+        augment = Pipeline([RandomContrast(0.1), RandomFlip("horizontal"),
+                            RandomRotation(0.1)])
         images = np.random.randint(0, 256, (8, 32, 32, 3), dtype="uint8")
         augment(images).shape  # (8, 32, 32, 3)
         ```
@@ -113,7 +120,7 @@ class Pipeline(AugmentationLayer):
         """[(True, [geometric layers]) | (False, layer)], in order."""
         groups = []
         for layer in self.layers:
-            geometric = isinstance(layer, affine.GeometricLayer)
+            geometric = isinstance(layer, affine.AffineLayer)
             if geometric and self.fuse and groups and groups[-1][0]:
                 keys = {member.fuse_key for member in groups[-1][1]} | {layer.fuse_key}
                 if len(keys - {None}) <= 1:
@@ -150,6 +157,11 @@ class Pipeline(AugmentationLayer):
         return images, labels
 
     def _warp_group(self, b, layers, images, training):
+        keyed = [layer for layer in layers if layer.fuse_key is not None]
+        if not keyed:  # only layers that move whole pixels (flips): exact, no resampling
+            for layer in layers:
+                images, _ = layer.augment(b, images, None, training)
+            return images
         n = batch_size(b, images)
         height, width = image_size(b, images)
         matrices = []
@@ -161,9 +173,8 @@ class Pipeline(AugmentationLayer):
             return images
         if matrix is None:
             matrix = affine.identity(b, n)
-        keyed = [layer for layer in layers if layer.fuse_key is not None]
-        warp_kwargs = keyed[0]._warp_kwargs() if keyed else {}
-        return affine.warp(b, images, matrix, output_size=(height, width), **warp_kwargs)
+        return affine.warp(b, images, matrix, output_size=(height, width),
+                           **keyed[0]._warp_kwargs())
 
     def output_image_size(self, height, width):
         for layer in self.layers:

@@ -48,8 +48,8 @@ def light(seed=None, value_range=(0, 255), **kwargs):
 
 @registry.register("preset", "medium")
 def medium(seed=None, value_range=(0, 255), **kwargs):
-    """Flip, rotation 0.05, zoom 0.1, translation 0.1 (fused), then brightness 0.1 and
-    contrast 0.2."""
+    """Horizontal flip, rotation 0.05, zoom 0.1, translation 0.1 (fused), then
+    brightness 0.1 and contrast 0.2."""
     s = _seeds(seed, 6)
     return Pipeline([
         RandomFlip("horizontal", seed=s[0]),
@@ -63,10 +63,11 @@ def medium(seed=None, value_range=(0, 255), **kwargs):
 
 @registry.register("preset", "heavy")
 def heavy(seed=None, value_range=(0, 255), **kwargs):
-    """Flip, RandAugment (2 ops, magnitude up to 0.5) and random erasing (p=0.25)."""
+    """Horizontal flip, RandAugment (2 ops, magnitude up to 0.5) and random erasing
+    (p=0.25)."""
     s = _seeds(seed, 3)
     return Pipeline([
         RandomFlip("horizontal", seed=s[0]),
-        RandAugment(num_ops=2, magnitude=0.5, value_range=value_range, seed=s[1]),
+        RandAugment(value_range, num_ops=2, factor=0.5, seed=s[1]),
         RandomErasing(0.25, value_range=value_range, seed=s[2]),
     ], **kwargs)

@@ -8,6 +8,7 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
+from keras_blocks._warnings import warn_user
 from keras_blocks.augment import affine
 from keras_blocks.augment._base import (
     AugmentationLayer,
@@ -130,7 +131,7 @@ class RandAugment(AugmentationLayer):
     Each image draws its own `num_ops` ops from: auto_contrast, equalize, solarize,
     color, posterize, contrast, brightness, sharpness, identity and (with `geometric`)
     rotate, shear_x, shear_y, translate_x, translate_y; and its own magnitude in
-    `magnitude` (a fraction of each op's maximum: 30 degrees, shear 0.3, translation 0.45
+    `factor` (a fraction of each op's maximum: 30 degrees, shear 0.3, translation 0.45
     of the size, enhance factor 1 +- 0.9, solarize threshold, posterize to 4 bits), with
     a random sign for the signed ops.
 
@@ -146,20 +147,35 @@ class RandAugment(AugmentationLayer):
     compile `bincount`'s data-dependent length), so the layer also trains inside a model
     compiled with `jit_compile=True`.
 
+    Compared with `keras.layers.RandAugment`: the same arguments `value_range`,
+    `num_ops`, `factor`, `interpolation` and `seed`, in the same order and with the same
+    defaults, and the same meaning of `factor` (a float `f` draws magnitudes from
+    `[0, f]`, a pair from `[low, high]`). Ours adds `geometric`, `fill_mode` and
+    `fill_value` (after `seed`), draws the ops per image (Keras picks one list of ops
+    for the whole batch), and takes channels-last images only (no `data_format`). The op
+    list (with identity) and each op's maximum are the ones above, not Keras'.
+
     Args:
-        num_ops: ops per image (int >= 1), default 2.
-        magnitude: a float `m` (magnitudes drawn from `[0, m]`) or a `(low, high)` pair
-            within [0, 1]; `(m, m)` for the paper's fixed magnitude.
         value_range: `(low, high)` of the pixel values, `(0, 255)` (default) or `(0, 1)`.
             In training the input pixels are checked against it (a `ValueError`, or
             `tf.errors.InvalidArgumentError` inside `tf.data`, names the range seen;
             skipped under `jax.jit`) and the outputs are clipped to it.
-        geometric: include the geometric ops (default `True`).
+        num_ops: ops per image (int >= 1), default 2.
+        factor: the magnitude, a fraction of each op's maximum: a float `f` (magnitudes
+            drawn from `[0, f]`) or a `(low, high)` pair within [0, 1]; `(f, f)` for the
+            paper's fixed magnitude. Default 0.5.
         interpolation: `"bilinear"` (default) or `"nearest"`.
+        seed: int or `None`.
+        geometric: include the geometric ops (default `True`).
         fill_mode: `"reflect"` (default), `"constant"`, `"nearest"` or `"wrap"`.
         fill_value: value of `fill_mode="constant"` (in `value_range` units).
-        seed: int or `None`.
+        magnitude: the former name of `factor`; still accepted, with a
+            `DeprecationWarning`.
         **kwargs: standard layer arguments (`name`, `dtype`).
+
+    Raises:
+        ValueError: an argument outside what is allowed (the message names it); a
+            number as the first argument, which is `value_range` (as in Keras).
 
     Example:
         ```python
@@ -167,18 +183,30 @@ class RandAugment(AugmentationLayer):
         from keras_blocks.augment import RandAugment
 
         images = np.random.randint(0, 256, (8, 32, 32, 3), dtype="uint8")
-        RandAugment(num_ops=2, magnitude=0.5, seed=0)(images).shape  # (8, 32, 32, 3)
+        RandAugment(num_ops=2, factor=0.5, seed=0)(images).shape  # (8, 32, 32, 3)
         ```
     """
 
-    def __init__(self, num_ops=2, magnitude=0.5, value_range=(0, 255), geometric=True,
-                 interpolation="bilinear", fill_mode="reflect", fill_value=0.0, seed=None,
-                 **kwargs):
+    def __init__(self, value_range=(0, 255), num_ops=2, factor=0.5,
+                 interpolation="bilinear", seed=None, geometric=True, fill_mode="reflect",
+                 fill_value=0.0, magnitude=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         owner = "RandAugment"
+        if check._is_number(value_range):
+            raise ValueError(
+                f"{owner}: the first argument is `value_range` (as in "
+                f"keras.layers.RandAugment); got the number {value_range!r}. Pass the "
+                "others by name: RandAugment(num_ops=2, factor=0.5)."
+            )
         self.num_ops = check.positive_int(owner, "num_ops", num_ops)
-        self.magnitude = check.factor_pair(owner, "magnitude", magnitude, min_value=0.0,
-                                           max_value=1.0, symmetric=False)
+        factor_name = "factor"
+        if magnitude is not None:
+            warn_user(f"{owner}: `magnitude` is now called `factor` (as in "
+                      "keras.layers.RandAugment); pass factor=... instead.",
+                      DeprecationWarning)
+            factor, factor_name = magnitude, "magnitude"
+        self.factor = check.factor_pair(owner, factor_name, factor, min_value=0.0,
+                                        max_value=1.0, symmetric=False)
         self.value_range = check.value_range(owner, "value_range", value_range)
         if not isinstance(geometric, bool):
             raise ValueError(f"{owner}: `geometric` must be True or False; got {geometric!r}.")
@@ -201,7 +229,7 @@ class RandAugment(AugmentationLayer):
         draws = self.uniform(b, (self.num_ops, 3, n))
         k = len(self.ops)
         ops = b.cast(b.numpy.minimum(b.numpy.floor(draws[:, 0] * k), k - 1.0), "int32")
-        mag_lo, mag_hi = self.magnitude
+        mag_lo, mag_hi = self.factor
         magnitudes = mag_lo + (mag_hi - mag_lo) * draws[:, 1]
         signs = b.numpy.where(draws[:, 2] < 0.5, -1.0, 1.0)
 
@@ -299,7 +327,7 @@ class RandAugment(AugmentationLayer):
     def get_config(self):
         config = super().get_config()
         config.update({
-            "num_ops": self.num_ops, "magnitude": list(self.magnitude),
+            "num_ops": self.num_ops, "factor": list(self.factor),
             "value_range": list(self.value_range), "geometric": self.geometric,
             "interpolation": self.interpolation, "fill_mode": self.fill_mode,
             "fill_value": self.fill_value,

@@ -32,6 +32,15 @@ class RandomErasing(AugmentationLayer):
     `fill_value`, or with uniform noise over `value_range` when `fill_value="random"`
     (Zhong et al., 2017; "cutout" is the constant-fill case).
 
+    Compared with `keras.layers.RandomErasing(factor=1.0, scale=(0.02, 0.33),
+    fill_value=None, value_range=(0, 255), seed=None)`: `scale`, `value_range` and `seed`
+    are the same; the others differ on purpose. Ours has `probability` (default 0.5, the
+    paper's), a fixed chance per image, where Keras' `factor` is a range from which each
+    image's chance is drawn; `ratio` (the box's aspect ratio) is ours; and `fill_value`
+    defaults to 0 (cutout), with `"random"` for uniform noise over `value_range`, where
+    Keras' default `None` fills with normal noise. Images are channels-last only (no
+    `data_format`).
+
     Args:
         probability: chance that an image is erased, in [0, 1].
         scale: `(low, high)`, 0 < low <= high <= 1, fraction of the image area.

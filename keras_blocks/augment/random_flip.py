@@ -7,25 +7,41 @@ import keras
 from keras_blocks import _validation as check
 from keras_blocks import registry
 from keras_blocks.augment import affine
-from keras_blocks.augment._base import AugmentationLayer, batch_size
+from keras_blocks.augment._base import batch_size
 
 _MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
 
+_RESAMPLING_ARGS = ("interpolation", "fill_mode", "fill_value")
+
+
 @keras.saving.register_keras_serializable(package="keras_blocks")
-class RandomFlip(affine.GeometricLayer):
+class RandomFlip(affine.AffineLayer):
     """Flips each image with probability `probability` (each axis independently).
 
-    A flip moves whole pixels, so it is exact under any interpolation: alone it
-    reverses the axis, in a [`Pipeline`][keras_blocks.Pipeline] it joins the
-    neighbouring geometric layers' single resampling.
+    A flip moves whole pixels: it is an exact pixel flip, with no interpolation and no
+    fill, so it takes no `interpolation`, `fill_mode` or `fill_value`. Alone it
+    reverses the axis; in a [`Pipeline`][keras_blocks.Pipeline] its matrices join the
+    neighbouring geometric layers' single resampling (whatever their interpolation),
+    and a run of flips with no resampling layer stays an exact flip.
+
+    Compared with `keras.layers.RandomFlip` (same `mode` names and default):
+    `"horizontal_and_vertical"` draws the two axes independently here (four outcomes,
+    each axis flipped with `probability`), where Keras draws once and flips both axes or
+    neither; `probability` is ours (Keras flips with probability 0.5); images are
+    channels-last only (no `data_format`).
 
     Args:
-        mode: `"horizontal"` (default, left-right), `"vertical"` or
-            `"horizontal_and_vertical"`.
+        mode: `"horizontal_and_vertical"` (default, as Keras), `"horizontal"`
+            (left-right) or `"vertical"` (top-bottom).
         probability: chance of flipping an image along each flipped axis, in [0, 1].
         seed: int or `None`.
         **kwargs: standard layer arguments (`name`, `dtype`).
+
+    Raises:
+        ValueError: an unknown `mode`, a `probability` outside [0, 1].
+        TypeError: `interpolation`, `fill_mode` or `fill_value`, which a flip does not
+            use.
 
     Example:
         ```python
@@ -37,18 +53,19 @@ class RandomFlip(affine.GeometricLayer):
         ```
     """
 
-    def __init__(self, mode="horizontal", probability=0.5, seed=None, **kwargs):
-        for key in ("interpolation", "fill_mode", "fill_value"):
-            kwargs.pop(key, None)
+    def __init__(self, mode="horizontal_and_vertical", probability=0.5, seed=None, **kwargs):
+        unused = [key for key in _RESAMPLING_ARGS if key in kwargs]
+        if unused:
+            raise TypeError(
+                f"RandomFlip: got {', '.join(f'`{key}`' for key in unused)}, which a flip "
+                "does not use: it moves whole pixels (no interpolation, nothing to fill). "
+                "Remove the argument; in a Pipeline the neighbouring geometric layers' "
+                "settings apply."
+            )
         super().__init__(seed=seed, **kwargs)
         self.mode = check.one_of("RandomFlip", "mode", mode, _MODES)
         self.probability = check.fraction("RandomFlip", "probability", probability,
                                           include_high=True)
-        self.supports_jit = True  # alone it reverses axes, no resampling op
-
-    @property
-    def fuse_key(self):
-        return None  # exact whatever the interpolation: fuses with any geometric layer
 
     def _draw(self, b, n):
         draws = self.uniform(b, (n, 2))
@@ -80,7 +97,7 @@ class RandomFlip(affine.GeometricLayer):
         return images, labels
 
     def get_config(self):
-        config = AugmentationLayer.get_config(self)
+        config = super().get_config()
         config.update({"mode": self.mode, "probability": self.probability})
         return config
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import keras
 
+from keras_blocks import _keras_compat as compat
 from keras_blocks import _validation as check
 from keras_blocks.models import _checks
 from keras_blocks.models.classifier import Classifier, compile_classifier, make_optimizer
@@ -106,7 +107,7 @@ def leaf_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
 def _batch_norms(layer):
     return [
         x
-        for x in layer._flatten_layers(include_self=True, recursive=True)
+        for x in compat.flatten_layers(layer, include_self=True, recursive=True)
         if isinstance(x, keras.layers.BatchNormalization)
     ]
 
@@ -116,7 +117,7 @@ def _block_key(layer):
         match = pattern.search(layer.name)
         if match:
             return match.group(0)
-    if list(layer._flatten_layers(include_self=False, recursive=False)):
+    if list(compat.flatten_layers(layer, include_self=False, recursive=False)):
         return layer.name  # a composite layer (a keras_blocks block) is a block itself
     return layer.name.split("_")[0].split("/")[0]
 
@@ -209,11 +210,11 @@ def unfreeze_top(model, count=None, unit="layers", base=None, freeze_batchnorm=T
         id(sublayer)
         for _, layers in chosen
         for layer in layers
-        for sublayer in layer._flatten_layers(include_self=True, recursive=True)
+        for sublayer in compat.flatten_layers(layer, include_self=True, recursive=True)
     }
     # Every layer gets its flag explicitly, parents before children (breadth first), so
     # the cascades of container setters are overridden where they should be.
-    for layer in base._flatten_layers(include_self=True, recursive=True):
+    for layer in compat.flatten_layers(base, include_self=True, recursive=True):
         container = layer is base or isinstance(layer, keras.Model | InferenceMode)
         set_trainable(layer, container or id(layer) in top)
     if freeze_batchnorm:
@@ -248,12 +249,12 @@ def set_trainable(layer, value: bool) -> None:
 def _check_containers_trainable(model, base):
     if model is base:
         return
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in compat.flatten_layers(model, include_self=True, recursive=True):
         if layer is base or layer.trainable or not isinstance(
             layer, keras.Model | InferenceMode
         ):
             continue
-        if any(x is base for x in layer._flatten_layers(include_self=False, recursive=True)):
+        if any(x is base for x in compat.flatten_layers(layer, include_self=False, recursive=True)):
             raise ValueError(
                 f"unfreeze_top: {layer.name!r}, which holds the base {base.name!r}, is "
                 "frozen (trainable=False), so nothing inside it can train; set its "
@@ -394,6 +395,9 @@ def fine_tune(
         "validation_data": validation_data,
         "callbacks": callbacks,
         "verbose": verbose,
+        # A dataset orders itself (make_pipeline reshuffles each epoch); Keras only warns
+        # that `shuffle=True` is ignored for one.
+        **({} if _is_array(train_data) else {"shuffle": False}),
         **fit_kwargs,
     }
     compile_args = {"loss": loss, "metrics": metrics, "sparse_labels": sparse_labels}
@@ -411,3 +415,9 @@ def fine_tune(
         **fit_args,
     )
     return FineTuneHistory(head_history, fine_tune_history)
+
+
+def _is_array(data) -> bool:
+    """Whether `fit` can shuffle `data` itself (NumPy-like arrays or a tuple of them)."""
+    first = data[0] if isinstance(data, tuple | list) and data else data
+    return hasattr(first, "shape") and hasattr(first, "__len__")

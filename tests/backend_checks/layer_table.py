@@ -130,9 +130,9 @@ LAYER_CASES: dict[str, LayerCase] = {
              (0.0, 0.5), 1),
             ("RandomErasing", {"probability": 1.0, "scale": (0.2, 0.4), "value_range": (0, 1),
                                "seed": 1}, (0.5, 1.0), 1),
-            ("RandAugment", {"num_ops": 2, "magnitude": (0.5, 0.9), "seed": 2},
+            ("RandAugment", {"num_ops": 2, "factor": (0.5, 0.9), "seed": 2},
              (0.0, 255.0), 1),
-            ("Pipeline", {"layers": [{"name": "flip", "probability": 1.0},
+            ("Pipeline", {"layers": [{"name": "flip", "mode": "horizontal", "probability": 1.0},
                                      {"name": "rotation", "factor": 0.2},
                                      {"name": "contrast", "factor": 0.3,
                                       "value_range": (0, 1)}],
@@ -161,6 +161,7 @@ LAYER_CASES: dict[str, LayerCase] = {
 # checked. (name -> why it has no case)
 BASE_CLASSES: dict[str, str] = {
     "AugmentationLayer": "base class of the augmentation layers",
+    "AffineLayer": "base class of the augmentation layers that sample an affine matrix",
     "GeometricLayer": "base class of the geometric (affine) augmentation layers",
 }
 
