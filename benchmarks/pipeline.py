@@ -17,11 +17,13 @@ Recipes:
   upscaled per batch every epoch.
 - make_pipeline_target: the same with `cache_at="target"`: cached at the output size
   (16x the memory at 128x128), so later epochs only gather and convert.
-- make_pipeline_uint8: `make_pipeline(..., output_dtype="uint8")`: uint8 batches
-  straight from the cache (the model casts and scales them, as fast loaders such as
-  FFCV, DALI and timm's prefetcher do on the device).
-- decode_only: a parallel map that only reads and decodes the same JPEGs (no resize,
-  no batching): the limit for any first epoch, which must decode every file once.
+- make_pipeline_uint8 / make_pipeline_uint8_target: `make_pipeline(...,
+  output_dtype="uint8")` (with `cache_at="target"`): uint8 batches straight from the
+  cache (the model casts and scales them, as fast loaders such as FFCV, DALI and timm's
+  prefetcher do on the device).
+- decode_only: a parallel map that only reads and decodes the same JPEGs (no resize;
+  one pixel of each is batched, so Python pulls 64 results at a time): the limit for
+  any first epoch, which must decode every file once.
 - float32_floor / uint8_floor: no data at all, a parallel map that only fills float32
   (uint8) batches of the output shape: the most any pipeline that hands out float32
   (uint8) batches can reach here.
@@ -49,7 +51,8 @@ import sys
 import time
 
 RECIPES = ("course", "elementwise", "make_pipeline", "make_pipeline_target",
-           "make_pipeline_uint8", "decode_only", "float32_floor", "uint8_floor")
+           "make_pipeline_uint8", "make_pipeline_uint8_target", "decode_only",
+           "float32_floor", "uint8_floor")
 
 
 def _rss_bytes() -> int:
@@ -111,8 +114,8 @@ def _worker(recipe: str, data: str, size: int, batch: int, epochs: int, interpol
         ).prefetch(autotune)
         cache_bytes = len(files) * size * size * 3
     elif recipe.startswith("make_pipeline"):
-        cache_at = "target" if recipe == "make_pipeline_target" else "source"
-        extra = {"output_dtype": "uint8"} if recipe == "make_pipeline_uint8" else {}
+        cache_at = "target" if recipe.endswith("_target") else "source"
+        extra = {"output_dtype": "uint8"} if "uint8" in recipe else {}
         ds = make_pipeline(
             data, image_size=size, batch_size=batch, interpolation=interpolation,
             cache_at=cache_at, verbose=0, **extra,
@@ -123,10 +126,12 @@ def _worker(recipe: str, data: str, size: int, batch: int, epochs: int, interpol
 
         def decode(path):
             image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-            return image, tf.constant(0)
+            # One pixel stands for the image, so that batching works for any image size
+            # and Python's loop below pulls 64 results at a time, not one.
+            return image[0, 0], tf.constant(0)
 
         ds = tf.data.Dataset.from_tensor_slices(files).map(
-            decode, num_parallel_calls=autotune).prefetch(autotune)
+            decode, num_parallel_calls=autotune).batch(batch).prefetch(autotune)
         cache_bytes = 0
     else:
         n = len(list(pathlib.Path(data).glob("*/*")))
@@ -149,7 +154,7 @@ def _worker(recipe: str, data: str, size: int, batch: int, epochs: int, interpol
         for images, labels in ds:
             if first is None:
                 first = labels.numpy().ravel()[:32].tolist()
-            count += int(images.shape[0]) if images.shape.rank == 4 else 1
+            count += int(images.shape[0])
             float_bytes += images.shape.num_elements() * images.dtype.size
         seconds.append(time.perf_counter() - start)
         cpu.append(time.process_time() - cpu_start)
@@ -273,6 +278,10 @@ RATIOS = (
     ("make_pipeline_uint8", "decode_only", "first", 0.6),
     ("make_pipeline_uint8", "elementwise", "later", 3.0),
     ("make_pipeline_uint8", "uint8_floor", "later", 0.8),
+    ("make_pipeline_uint8_target", "course", "first", 3.0),
+    ("make_pipeline_uint8_target", "decode_only", "first", 0.6),
+    ("make_pipeline_uint8_target", "elementwise", "later", 3.0),
+    ("make_pipeline_uint8_target", "uint8_floor", "later", 0.8),
     ("elementwise", "float32_floor", "later", None),
 )
 
