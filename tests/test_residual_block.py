@@ -34,6 +34,13 @@ def test_example_shape_and_registry_name():
          (4, 9, 11, 3), True, (12, 8), 1),
         ({"filters": 4, "norm": None, "activation": "swish", "strides": (2, 1)},
          (2, 7, 9, 4), False, (6, 0), 0),
+        # ResNet v1 (keras.applications.ResNet50): stride in the first 1x1, biases next to
+        # the norms: 4 convs x (kernel, bias) + 4 norms x (gamma, beta) trainable.
+        ({"filters": 2, "variant": "bottleneck", "strides": 2, "stride_on": "first",
+          "use_bias": True, "norm_epsilon": 1.001e-5}, (2, 9, 11, 3), True, (16, 8), 0),
+        # Squeeze-excite on the branch: its two 1x1 convs with biases add 4 trainable.
+        ({"filters": 2, "variant": "bottleneck", "se_ratio": 0.5}, (2, 9, 11, 8), True,
+         (13, 6), 0),
     ],
 )
 def test_shared_checks(kwargs, shape, training_differs, weights, seeds, tmp_path):
@@ -61,16 +68,19 @@ def test_zero_init_residual_branch_gets_no_gradient_in_the_first_step(tmp_path):
     height=st.integers(1, 13),
     width=st.integers(1, 13),
     use_projection=st.sampled_from([None, True]),
+    stride_on=st.sampled_from(["spatial", "first"]),
 )
 def test_projection_exactly_when_the_shape_changes(
-    filters, variant, expansion, strides, kernel, channels, height, width, use_projection
+    filters, variant, expansion, strides, kernel, channels, height, width, use_projection,
+    stride_on,
 ):
     if variant == "basic" and expansion not in (None, 1):
         with pytest.raises(ValueError, match="`expansion` must be None or 1"):
             ResidualBlock(filters, variant=variant, expansion=expansion)
         return
     block = ResidualBlock(filters, variant=variant, expansion=expansion, strides=strides,
-                          kernel_size=kernel, use_projection=use_projection)
+                          kernel_size=kernel, use_projection=use_projection,
+                          stride_on=stride_on)
     x = np.random.default_rng(0).random((2, height, width, channels), dtype="float32")
     y = check_output_shape(block, x)
     default = {"basic": 1, "bottleneck": 4}[variant]
@@ -84,6 +94,9 @@ def test_projection_exactly_when_the_shape_changes(
     assert ("projection" in names) == (block.projection is not None)
     assert ("projection_norm" in names) == (block.projection is not None)
     assert len(block.convs) == (2 if variant == "basic" else 3)
+    strided = [i for i, conv in enumerate(block.convs) if tuple(conv.strides) != (1, 1)]
+    if stride_hw != (1, 1):
+        assert strided == [0 if variant == "basic" or stride_on == "first" else 1]
     check_config_round_trip(block)
 
 
@@ -111,36 +124,41 @@ def test_zero_init_with_a_projection_leaves_exactly_the_projected_shortcut():
     np.testing.assert_allclose(y, np.maximum(shortcut, 0), atol=1e-5)
 
 
-def _plain_bottleneck(x, filters, strides, out_channels, project):
-    """ResNet v1.5 bottleneck written with plain keras.layers; returns (output, layers with
-    weights in the block's order)."""
+def _plain_bottleneck(x, filters, strides, out_channels, project, v1=False):
+    """ResNet v1.5 (or, with `v1`, v1: stride in the first 1x1, conv biases, epsilon
+    1.001e-5, as keras.applications.ResNet50 writes it) bottleneck written with plain
+    keras.layers; returns (output, layers with weights in the block's order)."""
     L = keras.layers
+    bias, eps = v1, (1.001e-5 if v1 else 1e-3)
     layers = [
-        L.Conv2D(filters, 1, use_bias=False), L.BatchNormalization(),
-        L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
-        L.BatchNormalization(),
-        L.Conv2D(out_channels, 1, use_bias=False), L.BatchNormalization(),
+        L.Conv2D(filters, 1, strides=strides if v1 else 1, use_bias=bias),
+        L.BatchNormalization(epsilon=eps),
+        L.Conv2D(filters, 3, strides=1 if v1 else strides, padding="same", use_bias=bias),
+        L.BatchNormalization(epsilon=eps),
+        L.Conv2D(out_channels, 1, use_bias=bias), L.BatchNormalization(epsilon=eps),
     ]
     y = L.ReLU()(layers[1](layers[0](x)))
     y = L.ReLU()(layers[3](layers[2](y)))
     y = layers[5](layers[4](y))
     shortcut = x
     if project:
-        layers += [L.Conv2D(out_channels, 1, strides=strides, use_bias=False),
-                   L.BatchNormalization()]
+        layers += [L.Conv2D(out_channels, 1, strides=strides, use_bias=bias),
+                   L.BatchNormalization(epsilon=eps)]
         shortcut = layers[7](layers[6](x))
     return L.ReLU()(L.Add()([y, shortcut])), layers
 
 
-@pytest.mark.parametrize("strides, channels", [(2, 3), (1, 8)])
-def test_bottleneck_equals_a_plain_keras_bottleneck_with_the_same_weights(strides, channels):
+@pytest.mark.parametrize("strides, channels, v1", [(2, 3, False), (1, 8, False), (2, 3, True),
+                                                  (2, 8, True)])
+def test_bottleneck_equals_a_plain_keras_bottleneck_with_the_same_weights(strides, channels, v1):
     shape = (9, 10, channels)
     inputs = keras.Input(shape)
-    block = ResidualBlock(2, variant="bottleneck", strides=strides)
+    v1_options = {"stride_on": "first", "use_bias": True, "norm_epsilon": 1.001e-5}
+    block = ResidualBlock(2, variant="bottleneck", strides=strides, **(v1_options if v1 else {}))
     ours = keras.Model(inputs, block(inputs))
     plain_inputs = keras.Input(shape)
     outputs, plain_layers = _plain_bottleneck(plain_inputs, 2, strides, 8,
-                                              block.projection is not None)
+                                              block.projection is not None, v1=v1)
     plain = keras.Model(plain_inputs, outputs)
     our_layers = [layer for pair in zip(block.convs, block.norms, strict=True) for layer in pair]
     if block.projection is not None:
@@ -200,6 +218,9 @@ def test_norm_and_activation_layers_are_cloned_not_shared():
         ({"filters": 4, "zero_init_residual": 1}, "`zero_init_residual` must be True or False"),
         ({"filters": 4, "use_projection": False}, "`use_projection` must be None"),
         ({"filters": 4, "use_bias": "yes"}, "`use_bias` must be None, True or False"),
+        ({"filters": 4, "se_ratio": 1.5}, "`se_ratio` must be a number in [0.0, 1.0]"),
+        ({"filters": 4, "stride_on": "last"},
+         "`stride_on` must be one of 'spatial', 'first'; got 'last'"),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs, message):
@@ -222,3 +243,18 @@ def test_bad_shapes_raise_at_build_with_expected_and_actual():
         ResidualBlock(4)(np.zeros((2, 8, 3), "float32"))
     with pytest.raises(ValueError, match=r"channel dimension .* got shape \(None, 8, 8, None\)"):
         ResidualBlock(4).build((None, 8, 8, None))
+
+
+def test_squeeze_excite_gates_the_branch_before_the_addition():
+    x = np.random.default_rng(3).normal(size=(2, 5, 6, 8)).astype("float32")
+    block = ResidualBlock(2, variant="bottleneck", se_ratio=0.25, activation="relu")
+    y = to_numpy(block(x, training=False))
+    assert block.se is not None and block.se.squeeze_channels == 2  # int(8 * 0.25)
+    branch = x
+    for conv, norm, act in zip(block.convs, block.norms, block.activations, strict=True):
+        branch = norm(conv(branch), training=False)
+        branch = act(branch) if act is not None else branch
+    gated = to_numpy(block.se(branch))
+    np.testing.assert_allclose(y, np.maximum(gated + x, 0), atol=1e-5)
+    assert not np.allclose(gated, to_numpy(branch), atol=1e-3)  # the gate did something
+    assert ResidualBlock(2).se_ratio == 0.0 and ResidualBlock(2).se is None

@@ -1,4 +1,4 @@
-"""ResidualBlock: the ResNet basic and bottleneck blocks (v1.5, stride in the 3x3)."""
+"""ResidualBlock: the ResNet basic and bottleneck blocks (v1.5 or v1 stride placement)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import keras
 from keras_blocks import _validation as check
 from keras_blocks import registry
 from keras_blocks.blocks._base import Block, build_chain, conv_output_length, propagate_nan
+from keras_blocks.blocks.squeeze_excite import SqueezeExcite
 from keras_blocks.blocks.stochastic_depth import StochasticDepth
 
 _VARIANTS = ("basic", "bottleneck")
 _DEFAULT_EXPANSION = {"basic": 1, "bottleneck": 4}
+_STRIDE_ON = ("spatial", "first")
 
 
 @keras.saving.register_keras_serializable(package="keras_blocks")
@@ -21,8 +23,14 @@ class ResidualBlock(Block):
     channels. `variant="bottleneck"` (ResNet-50 and deeper): a 1x1 convolution down to
     `filters`, a `kernel_size` convolution, and a 1x1 convolution up to
     `filters * expansion`. Each convolution is followed by `norm`; the activation follows
-    every norm except the last, and is applied again after the addition. The stride sits
-    in the first `kernel_size` convolution (ResNet v1.5: the 3x3 of a bottleneck).
+    every norm except the last, and is applied again after the addition. By default the
+    stride sits in the first `kernel_size` convolution (ResNet v1.5: the 3x3 of a
+    bottleneck); `stride_on="first"` puts it in the branch's first convolution (the
+    original ResNet v1 of `keras.applications.ResNet50`: the first 1x1 of a bottleneck).
+
+    With `se_ratio > 0`, a [`SqueezeExcite`][keras_blocks.SqueezeExcite] gate rescales the
+    branch's channels after its last norm, before the addition (SE-ResNet, Hu et al.,
+    2018).
 
     The shortcut is the identity when the block keeps the shape, and a projection
     (1x1 convolution with the block's stride, then `norm`) when the stride or the channel
@@ -55,6 +63,12 @@ class ResidualBlock(Block):
         bias_initializer: initializer of the convolution biases.
         kernel_regularizer: regularizer of every convolution kernel.
         bias_regularizer: regularizer of the convolution biases.
+        stride_on: which branch convolution strides: `"spatial"` (default; the first
+            `kernel_size` convolution, ResNet v1.5) or `"first"` (the branch's first
+            convolution, ResNet v1; the same as `"spatial"` for a basic block).
+        se_ratio: squeeze-excite width as a fraction of the block's output channels,
+            `max(1, int(C * se_ratio))`, in [0, 1]; 0 (default) means no squeeze-excite
+            (SENet uses 1/16).
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
     Raises:
@@ -92,6 +106,8 @@ class ResidualBlock(Block):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        stride_on="spatial",
+        se_ratio=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -109,10 +125,10 @@ class ResidualBlock(Block):
                     "variant='bottleneck' to expand."
                 )
         self.expansion = expansion
-        registry.check_norm(norm)
-        registry.check_activation(activation)
-        self.norm = registry.deserialize_spec(norm)
-        self.activation = registry.deserialize_spec(activation)
+        self.stride_on = check.one_of(owner, "stride_on", stride_on, _STRIDE_ON)
+        self.se_ratio = check.fraction(owner, "se_ratio", se_ratio, include_high=True)
+        self.norm = registry.resolve("norm", norm)
+        self.activation = registry.resolve("activation", activation)
         self.drop_path = check.fraction(owner, "drop_path", drop_path)
         if not isinstance(zero_init_residual, bool):
             raise ValueError(
@@ -157,7 +173,7 @@ class ResidualBlock(Block):
         # Made in build (see keras_blocks._composed).
         self.convs, self.norms, self.activations = [], [], []
         self.drop_path_layer = self.add_layer = self.output_activation = None
-        self.projection = self.projection_norm = None
+        self.projection = self.projection_norm = self.se = None
 
     def _plan(self):
         """`(channels, kernel, strides)` of each branch convolution."""
@@ -166,9 +182,10 @@ class ResidualBlock(Block):
                 (self.filters, self.kernel_size, self.strides),
                 (self.output_channels, self.kernel_size, (1, 1)),
             ]
+        first = self.stride_on == "first"
         return [
-            (self.filters, (1, 1), (1, 1)),
-            (self.filters, self.kernel_size, self.strides),
+            (self.filters, (1, 1), self.strides if first else (1, 1)),
+            (self.filters, self.kernel_size, (1, 1) if first else self.strides),
             (self.output_channels, (1, 1), (1, 1)),
         ]
 
@@ -208,6 +225,19 @@ class ResidualBlock(Block):
         self.add_layer = keras.layers.Add(name="add", dtype=self.dtype_policy)
         self.output_activation = self.make_act(self.activation, name="act_out")
         branch_shape = build_chain(self._branch(), input_shape, owner=self)
+        if self.se_ratio > 0:
+            self.se = SqueezeExcite(
+                squeeze_channels=max(1, int(self.output_channels * self.se_ratio)),
+                activation=self.activation,
+                name="se",
+                dtype=self.dtype_policy,
+                trainable=self.trainable,
+                kernel_initializer=self.kernel_initializer,
+                bias_initializer=self.bias_initializer,
+                kernel_regularizer=self.kernel_regularizer,
+                bias_regularizer=self.bias_regularizer,
+            )
+            self.se.build(branch_shape)
         if self.needs_projection(input_shape):
             self.projection = self.make_conv(self.output_channels, (1, 1), name="projection",
                                              strides=self.strides, use_bias=bias)
@@ -228,6 +258,8 @@ class ResidualBlock(Block):
                 x = norm(x, training=training)
             if act is not None:
                 x = act(x)
+        if self.se is not None:
+            x = self.se(x)
         if self.drop_path_layer is not None:
             x = self.drop_path_layer(x, training=training)
         shortcut = inputs
@@ -236,7 +268,9 @@ class ResidualBlock(Block):
             if self.projection_norm is not None:
                 shortcut = self.projection_norm(shortcut, training=training)
         outputs = self.output_activation(self.add_layer([x, shortcut]))
-        return propagate_nan(inputs, outputs, self.convs)
+        # The squeeze-excite's global pooling spreads a NaN over its whole sample.
+        return propagate_nan(inputs, outputs, self.convs if self.se is None else
+                             [*self.convs, "all"])
 
     def compute_output_shape(self, input_shape):
         height = conv_output_length(input_shape[1], self.kernel_size[0], self.strides[0], "same")
@@ -252,6 +286,8 @@ class ResidualBlock(Block):
                 "strides": self.strides,
                 "kernel_size": self.kernel_size,
                 "expansion": self.expansion,
+                "stride_on": self.stride_on,
+                "se_ratio": self.se_ratio,
                 "norm": registry.serialize_spec(self.norm),
                 "activation": registry.serialize_spec(self.activation),
                 "drop_path": self.drop_path,

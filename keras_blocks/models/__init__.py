@@ -8,8 +8,13 @@ from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
 from keras_blocks.models.preprocessing import ImagePreprocessing
 from keras_blocks.models.pretrained import pretrained_base
+from keras_blocks.models.resnet50 import resnet50_base
 from keras_blocks.models.squeezenet import squeezenet_base
 from keras_blocks.models.vgg16 import vgg16_base
+from keras_blocks.models.zoo import create, create_model, list_models
+
+# `create` is `create_model` under the short name `keras_blocks.models.create`; only the
+# long name is re-exported at the top level (next to `keras_blocks.registry.create`).
 
 __all__: list[str] = [
     "Classifier",
@@ -20,11 +25,14 @@ __all__: list[str] = [
     "compile_classifier",
     "convnext_tiny_base",
     "course_conv_net",
+    "create_model",
     "find_base",
     "fine_tune",
+    "list_models",
     "make_block_specs",
     "mobilenet_v2_base",
     "pretrained_base",
+    "resnet50_base",
     "squeezenet_base",
     "unfreeze_top",
     "vgg16_base",

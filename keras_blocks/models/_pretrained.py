@@ -18,6 +18,7 @@ Both HDF5 layouts are read with `h5py` (a Keras dependency):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import urllib.error
@@ -25,6 +26,8 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+
+from keras_blocks._warnings import warn_user
 
 
 class WeightsDownloadError(OSError):
@@ -159,12 +162,66 @@ def _walk_keras3(group, layers):
             _walk_keras3(child["layers"], layers)
 
 
+@dataclasses.dataclass
+class LoadReport:
+    """What `load_weights_by_plan` assigned to a network, and what it left as initialized.
+
+    Builders that load by plan return it as `model.weights_report` (for example
+    [`resnet50_base`][keras_blocks.resnet50_base]); `str(report)` lists every layer.
+
+    Attributes:
+        path: the weights file.
+        loaded: the file's layers that were assigned, in plan order.
+        mismatched: `{file layer: (our shapes, the file's shapes)}`, left as they were.
+        missing: layers of the plan that the file lacks, left as they were.
+        unused: weighted layers of the file that the plan does not use.
+        new: our weighted layers that no plan entry covers (added blocks, such as a
+            squeeze-excite), left as initialized; only when the model was given.
+
+    Example:
+        ```python
+        from keras_blocks.models.pretrained import LoadReport
+
+        report = LoadReport("resnet50.h5", loaded=["conv1_conv"], new=["conv2_block1/se"])
+        report.complete  # False
+        print(report)
+        # 1 layers loaded from 'resnet50.h5'
+        #   kept initialized (new layer): conv2_block1/se
+        ```
+    """
+
+    path: str
+    loaded: list[str] = dataclasses.field(default_factory=list)
+    mismatched: dict[str, tuple[list, list]] = dataclasses.field(default_factory=dict)
+    missing: list[str] = dataclasses.field(default_factory=list)
+    unused: list[str] = dataclasses.field(default_factory=list)
+    new: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every layer got the file's weights and every file layer was used."""
+        return not (self.mismatched or self.missing or self.unused or self.new)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.loaded)} layers loaded from {self.path!r}"]
+        for name, (ours, found) in self.mismatched.items():
+            lines.append(f"  kept initialized (shape changed): {name}: ours {ours}, "
+                         f"file {found}")
+        lines += [f"  kept initialized (not in the file): {name}" for name in self.missing]
+        lines += [f"  kept initialized (new layer): {name}" for name in self.new]
+        lines += [f"  not used (file layer): {name}" for name in self.unused]
+        return "\n".join(lines)
+
+
 def load_weights_by_plan(
     owner: str,
     path: str,
     plan: Sequence[tuple[str, keras.layers.Layer]],
     stored: dict[str, list[np.ndarray]] | None = None,
-) -> None:
+    *,
+    strict: bool = True,
+    model: keras.Model | None = None,
+) -> LoadReport:
     """Assigns a published file's layers to ours, after checking that everything fits.
 
     Args:
@@ -176,41 +233,81 @@ def load_weights_by_plan(
             layer scale, that the published network keeps in a layer of its own).
         stored: the file's contents when already read with `read_h5_weights` (builders
             read the file before building, so an unreadable file fails fast).
+        strict: `True` (default): everything must fit, or nothing is assigned. `False`:
+            assign the plan's layers whose shapes fit, leave the others as initialized,
+            and say which in the returned report (and in one warning).
+        model: the whole model; its weighted layers that the plan does not cover are
+            reported as `new` (and, when `strict`, refused).
+
+    Returns:
+        A [`LoadReport`][keras_blocks.models.pretrained.LoadReport].
 
     Raises:
-        ValueError: the file lacks a layer of the plan, holds a different number of
-            arrays or a different shape for it (the message names the file, that layer,
-            the expected and the file's shapes), or holds weighted layers the plan does
-            not use (nothing in a file is silently dropped).
+        ValueError: with `strict`, the file lacks a layer of the plan, holds a different
+            number of arrays or a different shape for it (the message names the file,
+            that layer, the expected and the file's shapes), holds weighted layers the
+            plan does not use (nothing in a file is silently dropped), or the model has
+            weighted layers the plan does not cover.
     """
     if stored is None:
         stored = read_h5_weights(path, owner)
+    report = LoadReport(path=str(path))
+    fits = []
     for file_name, layer in plan:
         expected = [tuple(w.shape) for w in _targets(layer)]
         if file_name not in stored:
-            held = ", ".join(repr(n) for n in list(stored)[:6])
-            raise ValueError(
-                f"{owner}: weights file {path!r} does not fit this network: it has no layer "
-                f"{file_name!r} (expected weight shapes {expected}); its first layers are "
-                f"{held or 'none'}."
-            )
+            if strict:
+                held = ", ".join(repr(n) for n in list(stored)[:6])
+                raise ValueError(
+                    f"{owner}: weights file {path!r} does not fit this network: it has no "
+                    f"layer {file_name!r} (expected weight shapes {expected}); its first "
+                    f"layers are {held or 'none'}."
+                )
+            report.missing.append(file_name)
+            continue
         found = [tuple(a.shape) for a in stored[file_name]]
         if found != expected:
-            raise ValueError(
-                f"{owner}: weights file {path!r} does not fit this network: layer "
-                f"{file_name!r} expects weight shapes {expected}, the file has {found}."
-            )
-    unused = sorted(set(stored) - {name for name, _ in plan})
-    if unused:
+            if strict:
+                raise ValueError(
+                    f"{owner}: weights file {path!r} does not fit this network: layer "
+                    f"{file_name!r} expects weight shapes {expected}, the file has {found}."
+                )
+            report.mismatched[file_name] = (expected, found)
+            continue
+        fits.append((file_name, layer))
+    report.unused = sorted(set(stored) - {name for name, _ in plan})
+    if report.unused and strict:
+        unused = report.unused
         raise ValueError(
             f"{owner}: weights file {path!r} holds weighted layers this network does not "
             f"have: {', '.join(repr(n) for n in unused[:8])}"
             + (f" (and {len(unused) - 8} more)" if len(unused) > 8 else "")
             + ". Is it a file for another network, or one with a classification top?"
         )
-    for file_name, layer in plan:
+    if model is not None:
+        covered = {id(v) for _, layer in plan for v in _targets(layer)}
+        report.new = sorted({v.path.rsplit("/", 1)[0] for v in model.weights
+                             if id(v) not in covered})
+        if report.new and strict:
+            raise ValueError(
+                f"{owner}: the network has weighted layers that weights file {path!r} "
+                f"does not cover: {', '.join(repr(n) for n in report.new[:8])}"
+                + (f" (and {len(report.new) - 8} more)" if len(report.new) > 8 else "")
+                + ". Pass strict=False to load the rest and keep these as initialized."
+            )
+    for file_name, layer in fits:
         for variable, array in zip(_targets(layer), stored[file_name], strict=True):
             variable.assign(array)
+        report.loaded.append(file_name)
+    if not report.complete:
+        kept = [*report.mismatched, *report.missing, *report.new]
+        warn_user(
+            f"{owner}: loaded {len(report.loaded)} layers from {path!r}; kept {len(kept)} "
+            f"as initialized ({', '.join(kept[:3])}{', ...' if len(kept) > 3 else ''})"
+            + (f"; {len(report.unused)} file layers unused" if report.unused else "")
+            + ". The report lists them all (`weights_report` of a model)."
+        )
+    return report
 
 
 def _targets(layer):

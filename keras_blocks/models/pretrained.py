@@ -8,14 +8,16 @@ feature map comes out; the network's own `preprocess_input` is an
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import keras
 
 from keras_blocks import registry
 from keras_blocks.models import _checks
 from keras_blocks.models._pretrained import (
+    LoadReport,  # noqa: F401  (public here)
     WeightsDownloadError,  # noqa: F401  (public here)
     download_weights,
     resolve_weights,
@@ -42,6 +44,11 @@ class BaseSpec:
             `"torch"`, `"caffe"` or `"none"`).
         min_size: the smallest height and width the network accepts.
         description: one line for error messages and docs.
+        features: the feature pyramid, `{stride: layer name}`: for each output stride (a
+            power of two: 4, 8, 16, 32), the name of the layer of the built network whose
+            output is that stage's output (by convention the last block of the stage).
+            `None` (default): the base gives no pyramid.
+            [`create_model(..., features=True)`][keras_blocks.create_model] reads it.
 
     Example:
         ```python
@@ -52,7 +59,9 @@ class BaseSpec:
             return keras.applications.DenseNet121(
                 include_top=False, weights=weights, input_shape=input_shape)
 
-        register_base(BaseSpec("my_densenet", build, preprocessing="torch"))
+        register_base(BaseSpec(
+            "my_densenet", build, preprocessing="torch",
+            features={4: "pool2_conv", 8: "pool3_conv", 16: "pool4_conv", 32: "relu"}))
         ```
     """
 
@@ -63,6 +72,7 @@ class BaseSpec:
         preprocessing: str = "tf",
         min_size: int = 32,
         description: str = "",
+        features: Mapping[int, str] | None = None,
     ):
         if preprocessing not in MODES:
             raise ValueError(
@@ -76,6 +86,7 @@ class BaseSpec:
         self.preprocessing = preprocessing
         self.min_size = int(min_size)
         self.description = description
+        self.features = _check_features(name, features)
 
     def __call__(self, weights="imagenet", input_shape=DEFAULT_INPUT_SHAPE, trainable=False,
                  name=None):
@@ -83,6 +94,39 @@ class BaseSpec:
 
     def __repr__(self) -> str:
         return f"BaseSpec({self.name!r}, preprocessing={self.preprocessing!r})"
+
+
+def _check_features(name, features):
+    if features is None:
+        return None
+    ok = isinstance(features, Mapping) and len(features) > 0 and all(
+        isinstance(stride, numbers.Integral) and not isinstance(stride, bool) and stride >= 2
+        and stride & (stride - 1) == 0 and isinstance(layer, str) and layer
+        for stride, layer in features.items()
+    )
+    if not ok:
+        raise ValueError(
+            f"BaseSpec({name!r}): `features` must be None or a non-empty dict "
+            "{stride: layer name} with strides powers of two >= 2 (4, 8, 16, 32) and "
+            f"non-empty layer names; got {features!r}."
+        )
+    return {int(stride): features[stride] for stride in sorted(features)}
+
+
+def feature_key(stride: int) -> str:
+    """The output name of the pyramid level at `stride`: `"P2"` for 4 ... `"P5"` for 32.
+
+    `P<level>` with `stride = 2 ** level`, the naming of feature pyramid networks (and of
+    keras-hub's `pyramid_outputs`).
+
+    Example:
+        ```python
+        from keras_blocks.models.pretrained import feature_key
+
+        feature_key(16)  # 'P4'
+        ```
+    """
+    return f"P{int(stride).bit_length() - 1}"
 
 
 def register_base(spec: BaseSpec, *, overwrite: bool = False) -> BaseSpec:
@@ -138,6 +182,7 @@ def pretrained_base(
     | `"kb_vgg16"` | `keras_blocks.models.vgg16_base` | `"caffe"` |
     | `"kb_convnext_tiny"` | `keras_blocks.models.convnext_tiny_base` | `"torch"` |
     | `"squeezenet"` | `keras_blocks.models.squeezenet_base` | `"caffe"` |
+    | `"kb_resnet50"` | `keras_blocks.models.resnet50_base` | `"caffe"` |
 
     Note: with a local weights file, `keras.applications.EfficientNetB0` leaves out
     the extra per-channel rescaling it adds for `weights="imagenet"` (a Keras
@@ -225,17 +270,43 @@ def _check_input_shape(spec, input_shape, weights):
     return shape
 
 
-def _build_base(spec, weights, input_shape, trainable, model_name):
+def _build_base(spec, weights, input_shape, trainable, model_name, features=False):
     weights = _resolve_weights(spec.name, weights)
     shape = _check_input_shape(spec, input_shape, weights)
     _check_trainable(spec.name, trainable)
     network = _build_network(spec, shape, weights)
+    if features:
+        network = _feature_network(spec, network)
     inputs = keras.Input(shape=shape, name="image")
     x = ImagePreprocessing(spec.preprocessing, name="preprocessing")(inputs)
     outputs = network(x)
     model = keras.Model(inputs, outputs, name=model_name or f"pretrained_{spec.name}")
     model.trainable = trainable
+    if features:
+        model.feature_info = tuple(
+            {"key": key, "stride": stride, "channels": int(outputs[key].shape[-1]),
+             "layer": spec.features[stride]}
+            for stride in spec.features
+            for key in [feature_key(stride)]
+        )
     return model
+
+
+def _feature_network(spec, network):
+    """`network` cut at the layers of `spec.features`: outputs `{"P2": ..., ...}`."""
+    outputs = {}
+    for stride, layer_name in spec.features.items():
+        try:
+            layer = network.get_layer(layer_name)
+        except ValueError as error:
+            names = [layer.name for layer in network.layers]
+            raise ValueError(
+                f"base {spec.name!r}: its `features` name layer {layer_name!r} (stride "
+                f"{stride}), which the built network {network.name!r} does not have; its "
+                f"layers are {names[:12]}" + (" ..." if len(names) > 12 else "") + "."
+            ) from error
+        outputs[feature_key(stride)] = layer.output
+    return keras.Model(network.inputs, outputs, name=f"{network.name}_features")
 
 
 def _build_network(spec, shape, weights):
@@ -311,32 +382,60 @@ def _kb_convnext_tiny(input_shape, weights):
     return convnext_tiny_base(input_shape, weights=weights)
 
 
+def _kb_resnet50(input_shape, weights):
+    from keras_blocks.models.resnet50 import resnet50_base
+
+    return resnet50_base(input_shape, weights=weights)
+
+
 def _squeezenet(input_shape, weights):
     from keras_blocks.models.squeezenet import squeezenet_base
 
     return squeezenet_base(input_shape, weights=weights)
 
 
+# Feature pyramids, {stride: layer}: the last block of each stage (the convention of
+# timm's `features_only`), so a keras_blocks family and its keras.applications twin give
+# the same pyramid.
+_RESNET50_FEATURES = {4: "conv2_block3", 8: "conv3_block4", 16: "conv4_block6",
+                      32: "conv5_block3"}
+_MOBILENET_V2_FEATURES = {4: "block_2", 8: "block_5", 16: "block_12", 32: "block_16"}
+_VGG16_FEATURES = {4: "block2", 8: "block3", 16: "block4", 32: "block5"}
+
+# One BaseSpec per line group; families append theirs here.
 for _spec in (
     BaseSpec("mobilenet_v2", _keras_application("MobileNetV2"), "tf",
-             description="keras.applications.MobileNetV2 (alpha 1.0)"),
+             description="keras.applications.MobileNetV2 (alpha 1.0)",
+             features={4: "block_2_add", 8: "block_5_add", 16: "block_12_add",
+                       32: "block_16_project_BN"}),
     BaseSpec("mobilenet_v3_small", _keras_application("MobileNetV3Small"), "none",
              description="keras.applications.MobileNetV3Small (preprocessing built in)"),
     BaseSpec("vgg16", _keras_application("VGG16"), "caffe",
-             description="keras.applications.VGG16"),
+             description="keras.applications.VGG16",
+             features={s: f"{name}_pool" for s, name in _VGG16_FEATURES.items()}),
     BaseSpec("resnet50", _keras_application("ResNet50"), "caffe",
-             description="keras.applications.ResNet50"),
+             description="keras.applications.ResNet50",
+             features={s: f"{name}_out" for s, name in _RESNET50_FEATURES.items()}),
     BaseSpec("densenet121", _keras_application("DenseNet121"), "torch",
              description="keras.applications.DenseNet121"),
     BaseSpec("efficientnet_b0", _keras_application("EfficientNetB0"), "none",
              description="keras.applications.EfficientNetB0 (rescaling built in)"),
     BaseSpec("kb_mobilenet_v2", _kb_mobilenet_v2, "tf",
-             description="keras_blocks.models.mobilenet_v2_base (InvertedResidual blocks)"),
+             description="keras_blocks.models.mobilenet_v2_base (InvertedResidual blocks)",
+             features=_MOBILENET_V2_FEATURES),
     BaseSpec("kb_vgg16", _kb_vgg16, "caffe",
-             description="keras_blocks.models.vgg16_base (ConvBlocks)"),
+             description="keras_blocks.models.vgg16_base (ConvBlocks)",
+             features=_VGG16_FEATURES),
     BaseSpec("kb_convnext_tiny", _kb_convnext_tiny, "torch",
-             description="keras_blocks.models.convnext_tiny_base (ConvNeXtBlocks)"),
+             description="keras_blocks.models.convnext_tiny_base (ConvNeXtBlocks)",
+             features={4: "stage_0_block_2", 8: "stage_1_block_2", 16: "stage_2_block_8",
+                       32: "stage_3_block_2"}),
+    # No stride-32 stage; valid paddings make the sizes a little under input / stride.
     BaseSpec("squeezenet", _squeezenet, "caffe",
-             description="keras_blocks.models.squeezenet_base (FireBlocks, v1.1)"),
+             description="keras_blocks.models.squeezenet_base (FireBlocks, v1.1)",
+             features={4: "fire3", 8: "fire5", 16: "fire9"}),
+    BaseSpec("kb_resnet50", _kb_resnet50, "caffe",
+             description="keras_blocks.models.resnet50_base (ResidualBlocks, v1)",
+             features=_RESNET50_FEATURES),
 ):
     register_base(_spec)
