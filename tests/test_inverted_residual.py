@@ -37,6 +37,11 @@ from tests.layer_checks import (
           "activation": "relu"}, False, (3, 0), 0),
         # SE reduce (12 -> 3) and project (12 -> 3) kernels have the same shape.
         ({"filters": 3, "expansion": 2, "se_ratio": 0.5}, True, (13, 6), 0),
+        # MobileNetV3: expand, depthwise, project (3 kernels + 3 norms) + SE (4), the SE
+        # squeezing make_divisible(18 / 4, 8) = 8 channels of the expanded 18.
+        ({"filters": 8, "expansion": 3, "se_ratio": 0.25, "se_base": "expanded",
+          "se_divisor": 8, "activation": "hard_swish", "se_activation": "relu",
+          "se_gate": "hard_sigmoid", "padding": "mobilenet", "strides": 2}, True, (13, 6), 0),
     ],
 )
 def test_shared_checks(kwargs, training_differs, weights, seeds, tmp_path):
@@ -170,6 +175,27 @@ def test_squeeze_excite_width_comes_from_the_block_input():
     assert tuple(block.se.reduce.kernel.shape) == (1, 1, 96, 4)
 
 
+@pytest.mark.parametrize(
+    "se_base, se_divisor, width",
+    [
+        ("input", 1, 4),  # EfficientNet: int(16 * 0.25)
+        ("expanded", 1, 18),  # int(72 * 0.25)
+        ("expanded", 8, 24),  # MobileNetV3: make_divisible(18, 8) (16 is > 10% below 18)
+        ("input", 8, 8),  # make_divisible(4, 8): never below the divisor
+    ],
+)
+def test_squeeze_excite_width_options(se_base, se_divisor, width):
+    block = InvertedResidual(24, expansion=4.5, se_ratio=0.25, se_base=se_base,
+                             se_divisor=se_divisor)
+    assert block.squeezed_channels(16) == width
+    block(np.ones((1, 6, 6, 16), "float32"))
+    assert tuple(block.se.reduce.kernel.shape) == (1, 1, 72, width)
+    assert InvertedResidual(24, se_ratio=0.0).squeezed_channels(16) == 0
+    # Fused with expansion 1: the squeeze-excite sees the input, so "expanded" is the input.
+    fused = InvertedResidual(8, expansion=1, fused=True, se_ratio=0.5, se_base="expanded")
+    assert fused.squeezed_channels(6) == 3
+
+
 def test_projection_is_linear():
     """No activation after the projection: outputs go negative (relu6 would forbid it)."""
     block = InvertedResidual(8, expansion=6, residual=False)
@@ -254,6 +280,8 @@ def test_registry_names():
         ({"filters": 4, "se_ratio": 1.5}, "`se_ratio` must be a number in [0.0, 1.0]"),
         ({"filters": 4, "drop_path": 1.0}, "`drop_path` must be a number in [0.0, 1.0)"),
         ({"filters": 4, "padding": "valid"}, "`padding` must be one of 'same', 'mobilenet'"),
+        ({"filters": 4, "se_base": "output"}, "`se_base` must be one of 'input', 'expanded'"),
+        ({"filters": 4, "se_divisor": 0}, "`se_divisor` must be an integer >= 1; got 0"),
         ({"filters": 4, "activation": "relu7"}, "Unknown activation 'relu7'"),
         ({"filters": 4, "se_gate": "gate"}, "Unknown se_gate 'gate'"),
         ({"filters": 4, "norm": "batchnorm"}, "Unknown norm 'batchnorm'"),

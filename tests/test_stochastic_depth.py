@@ -90,6 +90,30 @@ def test_a_seed_makes_the_drops_reproducible():
     assert restored.seed == 5
 
 
+@pytest.mark.parametrize("seed", [None, 5])
+def test_a_saved_and_reloaded_layer_continues_the_same_draws(seed, tmp_path):
+    """The generator's state (seed and position) is saved, so a reloaded model drops the
+    same samples as the model it was saved from, seeded or not."""
+    inputs = keras.Input((3, 2))
+    model = keras.Model(inputs, StochasticDepth(0.5, seed=seed, name="drop_path")(inputs))
+    ones = np.ones((64, 3, 2), "float32")
+    model(ones, training=True)  # the generator moves on
+    model.save(tmp_path / "model.keras")
+    model.save_weights(tmp_path / "model.weights.h5")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    inputs = keras.Input((3, 2))
+    rebuilt = keras.Model(inputs, StochasticDepth(0.5, name="drop_path")(inputs))
+    rebuilt.load_weights(tmp_path / "model.weights.h5")
+    expected = to_numpy(model(ones, training=True))
+    assert 0 < (expected == 0).all(axis=(1, 2)).sum() < 64
+    np.testing.assert_array_equal(to_numpy(loaded(ones, training=True)), expected)
+    np.testing.assert_array_equal(to_numpy(rebuilt(ones, training=True)), expected)
+    # A layer with nothing to draw loads such a file too.
+    inputs = keras.Input((3, 2))
+    keras.Model(inputs, StochasticDepth(0.0, name="drop_path")(inputs)).load_weights(
+        tmp_path / "model.weights.h5")
+
+
 def test_mixed_precision_keeps_the_exact_scale():
     layer = StochasticDepth(0.75, seed=1, dtype="mixed_float16")
     y = layer(np.ones((64, 3), "float32"), training=True)

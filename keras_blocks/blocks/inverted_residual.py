@@ -6,11 +6,17 @@ import keras
 
 from keras_blocks import _validation as check
 from keras_blocks import registry
-from keras_blocks.blocks._base import Block, conv_output_length, propagate_nan
+from keras_blocks.blocks._base import (
+    Block,
+    conv_output_length,
+    make_divisible,
+    propagate_nan,
+)
 from keras_blocks.blocks.squeeze_excite import SqueezeExcite
 from keras_blocks.blocks.stochastic_depth import StochasticDepth
 
 _PADDINGS = ("same", "mobilenet")
+_SE_BASES = ("input", "expanded")
 
 
 def mobilenet_padding(length, kernel_size, stride):
@@ -54,6 +60,15 @@ class InvertedResidual(Block):
             convolutions need equal strides on both axes.
         se_ratio: squeeze-excite width as a fraction of the block's *input* channels,
             `max(1, int(C * se_ratio))` (the EfficientNet rule), in [0, 1]; 0 disables it.
+            `se_base` and `se_divisor` change which count it is a fraction of and how
+            it is rounded.
+        se_base: the channel count `se_ratio` is a fraction of: `"input"` (default, `C`,
+            as EfficientNet) or `"expanded"` (`E`, the tensor the squeeze-excite sees, as
+            MobileNetV3).
+        se_divisor: rounding of the squeezed width: 1 (default) truncates,
+            `max(1, int(base * se_ratio))`; an int > 1 rounds to a multiple of it,
+            `make_divisible(base * se_ratio, se_divisor)` (MobileNetV3 uses
+            `se_base="expanded", se_divisor=8`).
         activation: activation after the expansion and depthwise convolutions (`"relu6"`
             for MobileNetV2, `"swish"` for EfficientNet), a layer, a callable or `None`.
         se_activation: activation inside the squeeze-excite; `None` (default) uses
@@ -100,6 +115,8 @@ class InvertedResidual(Block):
         kernel_size=3,
         strides=1,
         se_ratio=0.0,
+        se_base="input",
+        se_divisor=1,
         activation="relu6",
         se_activation=None,
         se_gate="sigmoid",
@@ -138,14 +155,12 @@ class InvertedResidual(Block):
                 f"width; got strides={strides!r} (use fused=True for unequal strides)."
             )
         self.se_ratio = check.fraction(owner, "se_ratio", se_ratio, include_high=True)
-        registry.check_activation(activation)
-        registry.check_activation(se_activation, "se_activation")
-        registry.check_activation(se_gate, "se_gate")
-        registry.check_norm(norm)
-        self.activation = registry.deserialize_spec(activation)
-        self.se_activation = registry.deserialize_spec(se_activation)
-        self.se_gate = registry.deserialize_spec(se_gate)
-        self.norm = registry.deserialize_spec(norm)
+        self.se_base = check.one_of(owner, "se_base", se_base, _SE_BASES)
+        self.se_divisor = check.positive_int(owner, "se_divisor", se_divisor)
+        self.activation = registry.resolve("activation", activation)
+        self.se_activation = registry.resolve("activation", se_activation, "se_activation")
+        self.se_gate = registry.resolve("activation", se_gate, "se_gate")
+        self.norm = registry.resolve("norm", norm)
         self.drop_path = check.fraction(owner, "drop_path", drop_path)
         self.padding = check.one_of(owner, "padding", padding, _PADDINGS)
         self.norm_momentum = check.fraction(owner, "norm_momentum", norm_momentum)
@@ -168,6 +183,21 @@ class InvertedResidual(Block):
     def expanded_channels(self, channels: int) -> int:
         """The width `E` of the expanded tensor for `channels` input channels."""
         return max(1, round(channels * self.expansion))
+
+    def squeezed_channels(self, channels: int) -> int:
+        """The squeeze-excite width for `channels` input channels (0: no squeeze-excite)."""
+        if self.se_ratio == 0:
+            return 0
+        base = channels if self.se_base == "input" else self._se_input_channels(channels)
+        if self.se_divisor == 1:
+            return max(1, int(base * self.se_ratio))
+        return make_divisible(base * self.se_ratio, self.se_divisor)
+
+    def _se_input_channels(self, channels):
+        """Channels of the tensor the squeeze-excite sees."""
+        if self.fused and not self._has_expand():
+            return channels
+        return self.expanded_channels(channels)
 
     def _has_expand(self):
         return self.expansion != 1
@@ -250,7 +280,7 @@ class InvertedResidual(Block):
 
         if self.se_ratio > 0:
             self.se = SqueezeExcite(
-                squeeze_channels=max(1, int(channels * self.se_ratio)),
+                squeeze_channels=self.squeezed_channels(channels),
                 activation=self.activation if self.se_activation is None else self.se_activation,
                 gate=self.se_gate,
                 name="se",
@@ -362,6 +392,8 @@ class InvertedResidual(Block):
                 "kernel_size": self.kernel_size,
                 "strides": self.strides,
                 "se_ratio": self.se_ratio,
+                "se_base": self.se_base,
+                "se_divisor": self.se_divisor,
                 "activation": registry.serialize_spec(self.activation),
                 "se_activation": registry.serialize_spec(self.se_activation),
                 "se_gate": registry.serialize_spec(self.se_gate),

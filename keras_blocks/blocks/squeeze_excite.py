@@ -85,10 +85,8 @@ class SqueezeExcite(Block):
             squeeze_channels = check.positive_int(owner, "squeeze_channels", squeeze_channels)
         self.ratio = ratio
         self.squeeze_channels = squeeze_channels
-        registry.check_activation(activation)
-        registry.check_activation(gate, "gate")
-        self.activation = registry.deserialize_spec(activation)
-        self.gate = registry.deserialize_spec(gate)
+        self.activation = registry.resolve("activation", activation)
+        self.gate = registry.resolve("activation", gate, "gate")
         self.divisor = check.positive_int(owner, "divisor", divisor)
         self._init_weight_arguments(
             kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer

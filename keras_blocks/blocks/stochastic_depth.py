@@ -70,6 +70,24 @@ class StochasticDepth(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    # The random generator's state (its seed and how far it has drawn) goes into saved
+    # models and weights files, so a reloaded layer drops the same samples as the layer it
+    # was saved from (Keras saves only a layer's own variables, not its generators').
+    _STATE_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.seed_generator is not None:
+            store[self._STATE_KEY] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())  # Keras' h5 store entries need not support `in`
+        if self._STATE_KEY in keys:
+            if self.seed_generator is not None:
+                self.seed_generator.state.assign(store[self._STATE_KEY])
+            store = {key: store[key] for key in keys if key != self._STATE_KEY}
+        super().load_own_variables(store)
+
     def get_config(self):
         config = super().get_config()
         config.update({"rate": self.rate, "seed": self.seed})

@@ -3,9 +3,12 @@
 from keras_blocks.models.classifier import Classifier, build_classifier, compile_classifier
 from keras_blocks.models.conv_net import build_conv_net, course_conv_net, make_block_specs
 from keras_blocks.models.convnext import convnext_tiny_base
+from keras_blocks.models.efficientnet import efficientnet_b0_base
+from keras_blocks.models.efficientnet_v2 import efficientnet_v2_b0_base
 from keras_blocks.models.fine_tune import find_base, fine_tune, unfreeze_top
 from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
+from keras_blocks.models.mobilenet_v3 import mobilenet_v3_small_base
 from keras_blocks.models.preprocessing import ImagePreprocessing
 from keras_blocks.models.pretrained import pretrained_base
 from keras_blocks.models.resnet50 import resnet50_base
@@ -26,11 +29,14 @@ __all__: list[str] = [
     "convnext_tiny_base",
     "course_conv_net",
     "create_model",
+    "efficientnet_b0_base",
+    "efficientnet_v2_b0_base",
     "find_base",
     "fine_tune",
     "list_models",
     "make_block_specs",
     "mobilenet_v2_base",
+    "mobilenet_v3_small_base",
     "pretrained_base",
     "resnet50_base",
     "squeezenet_base",

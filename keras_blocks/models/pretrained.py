@@ -8,6 +8,7 @@ feature map comes out; the network's own `preprocess_input` is an
 
 from __future__ import annotations
 
+import importlib
 import numbers
 import warnings
 from collections.abc import Callable, Mapping
@@ -439,3 +440,27 @@ for _spec in (
              features=_RESNET50_FEATURES),
 ):
     register_base(_spec)
+
+
+def _kb_family(module_name, builder):
+    """`build(input_shape, weights)` of `keras_blocks.models.<module_name>.<builder>`."""
+
+    def build(input_shape, weights):
+        module = importlib.import_module(f"keras_blocks.models.{module_name}")
+        return getattr(module, builder)(input_shape, weights=weights)
+
+    build.__name__ = f"build_{builder}"
+    return build
+
+
+# Families whose module holds FEATURES and PREPROCESSING ("none": they scale raw pixels).
+for _module, _builder, _what in (
+    ("efficientnet", "efficientnet_b0_base", "InvertedResidual + SqueezeExcite"),
+    ("mobilenet_v3", "mobilenet_v3_small_base", "InvertedResidual, hard-sigmoid SE"),
+    ("efficientnet_v2", "efficientnet_v2_b0_base", "fused and plain InvertedResidual"),
+):
+    _family = importlib.import_module(f"keras_blocks.models.{_module}")
+    register_base(BaseSpec(
+        "kb_" + _builder.removesuffix("_base"), _kb_family(_module, _builder),
+        _family.PREPROCESSING, description=f"keras_blocks.models.{_builder} ({_what})",
+        features=_family.FEATURES))

@@ -82,13 +82,15 @@ def check_family(name: str, workdir: str) -> dict:
     try:
         keras.utils.set_random_seed(7)
         mixed = create_model(name, input_shape=INPUT_SHAPE, features=True)
+        # The pyramid (dict outputs) saves and loads too, keeping its policy. Saved before
+        # the first call, so stochastic depth (saved with its generator's state) draws
+        # the same in both.
+        pyramid_path = os.path.join(workdir, f"{name}_features.keras")
+        mixed.save(pyramid_path)
         outputs = mixed(x, training=True)
         dtypes = sorted({keras.backend.standardize_dtype(v.dtype) for v in outputs.values()})
         finite = all(bool(np.isfinite(keras.ops.convert_to_numpy(v).astype("float32")).all())
                      for v in outputs.values())
-        # The pyramid (dict outputs) saves and loads too, keeping its policy.
-        pyramid_path = os.path.join(workdir, f"{name}_features.keras")
-        mixed.save(pyramid_path)
         reloaded = keras.saving.load_model(pyramid_path, safe_mode=True)
         again = reloaded(x, training=True)
         assert sorted(again) == sorted(outputs), f"{name}: pyramid keys {sorted(again)}"
