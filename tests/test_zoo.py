@@ -27,6 +27,9 @@ CHANNELS = {
     "kb_mobilenet_v2": (24, 32, 96, 320),
     "kb_vgg16": (128, 256, 512, 512),
     "kb_convnext_tiny": (96, 192, 384, 768),
+    "kb_efficientnet_b0": (24, 40, 112, 320),
+    "kb_efficientnet_v2_b0": (32, 48, 112, 192),
+    "kb_mobilenet_v3_small": (16, 24, 48, 576),
 }
 KB_FAMILIES = sorted(name for name in list_models() if name.startswith("kb_"))
 
