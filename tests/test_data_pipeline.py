@@ -511,7 +511,6 @@ def test_small_uniform_images_are_cached_at_source_size(tmp_path, interpolation,
             str(tmp_path / "d"), cache_at="source", **{**kwargs, "image_size": (9, 8)}
         )
         assert other.cache_bytes == 6 * 9 * 8 * 3
-    assert make_pipeline(str(tmp_path / "d"), **kwargs).cache_bytes == cached.cache_bytes
     target = make_pipeline(str(tmp_path / "d"), cache_at="target", **kwargs)
     assert target.cache_bytes == 6 * size[0] * size[1] * 3
     streamed = make_pipeline(str(tmp_path / "d"), cache=False, **kwargs)

@@ -151,7 +151,7 @@ def to_three_channels(images):
 def resize_arrays(images, config: PipelineConfig) -> np.ndarray:
     """Resizes an (N, H, W, C) array to (N, height, width, 3) uint8, in chunks."""
     height, width = config.image_size
-    out = np.empty((len(images), height, width, 3), np.uint8)
+    out = sources.aligned_empty((len(images), height, width, 3))  # shared with TensorFlow
     for start in range(0, len(images), _READ_BATCH):
         chunk = images[start : start + _READ_BATCH]
         if chunk.shape[1:3] == (height, width) and chunk.shape[-1] == 3:

@@ -124,6 +124,19 @@ class _UnusableCacheError(Exception):
     """The cache file cannot be used; the message says why (and it is rebuilt)."""
 
 
+def _read_into(f, out: np.ndarray) -> np.ndarray:
+    """Fills `out` from `f`, a chunk at a time (the pixels are read into an aligned array
+    that TensorFlow then uses without a copy, and never held twice)."""
+    flat = memoryview(out.reshape(-1))
+    chunk = _CHUNK * 32 * 1024
+    for start in range(0, len(flat), chunk):
+        data = f.read(min(chunk, len(flat) - start))
+        flat[start : start + len(data)] = data
+        if len(data) < min(chunk, len(flat) - start):
+            raise _UnusableCacheError("the file has the wrong size (truncated)")
+    return out
+
+
 def _read(path):
     """The cache file's header and arrays; `_UnusableCacheError` for a damaged or old file."""
     size = tf.io.gfile.stat(path).length
@@ -142,11 +155,11 @@ def _read(path):
         n_bytes = int(np.prod(shape))
         if size != len(_MAGIC) + 8 + header_size + _DIGEST + n_bytes + 4 * shape[0]:
             raise _UnusableCacheError("the file has the wrong size (truncated or appended to)")
-        images = np.frombuffer(f.read(n_bytes), np.uint8)
+        images = _read_into(f, sources.aligned_empty(shape))
         labels = np.frombuffer(f.read(4 * shape[0]), "<i4")
     if _payload_digest(images, labels) != header["payload_sha256"]:
         raise _UnusableCacheError("its pixel data is damaged (checksum mismatch)")
-    header["images"] = images.reshape(shape)
+    header["images"] = images
     header["labels"] = labels.astype(np.int32)
     return header
 

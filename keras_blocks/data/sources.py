@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import mmap
 import os
 import posixpath
 from collections.abc import Sequence
@@ -64,6 +65,13 @@ def is_remote(path: str) -> bool:
 def _join(*parts: str) -> str:
     # tf.io.gfile paths use "/" on every file system, including remote ones.
     return posixpath.join(*parts) if is_remote(parts[0]) else os.path.join(*parts)
+
+
+def _prefix(folder: str) -> str:
+    """`_prefix(folder) + name == _join(folder, name)` for a plain entry name (faster for
+    the many files of a folder)."""
+    sep = "/" if is_remote(folder) else os.sep
+    return folder if not folder or folder.endswith(sep) else folder + sep
 
 
 SPLIT_NAMES = ("train", "training", "valid", "validation", "val", "test", "testing", "eval")
@@ -138,11 +146,13 @@ def _list_class_folder(class_dir: str, dataset_reals: list[str], local: bool):
     while stack:
         folder, real = stack.pop()
         files = []
+        prefix = _prefix(folder)
         for name, is_dir, is_link in _entries(folder, local):
-            path = _join(folder, name)
             if not is_dir:
                 files.append((name, is_link))
-            elif not is_link:
+                continue
+            path = prefix + name
+            if not is_link:
                 stack.append((path, _join(real, name)))
             else:
                 target = os.path.realpath(path)
@@ -159,9 +169,10 @@ def _list_class_folder(class_dir: str, dataset_reals: list[str], local: bool):
         found.append((folder, real, files))
     listed = []
     for folder, real, files in sorted(found):
+        prefix, real_prefix = _prefix(folder), _prefix(real)
         for name, is_link in sorted(files):
-            path = _join(folder, name)
-            file_real = os.path.realpath(path) if is_link else _join(real, name)
+            path = prefix + name
+            file_real = os.path.realpath(path) if is_link else real_prefix + name
             listed.append((path, file_real, is_link))
     return listed, not_followed
 
@@ -485,14 +496,72 @@ def integer_upscale(source_size, image_size) -> bool:
 def _nearest(images, image_size):
     static = images.shape[1:3]
     if None not in static and integer_upscale(tuple(static), image_size):
-        # Whole-number factors: nearest neighbour is each pixel repeated, one broadcast
-        # (several times cheaper than the resize kernel), identical to tf.image.resize.
+        # Whole-number factors: nearest neighbour is each pixel repeated, identical to
+        # tf.image.resize. Two gathers (columns, then whole rows) run about twice as fast
+        # as the resize kernel or a 6-D broadcast, in any dtype.
         h, w = static
-        fy, fx = image_size[0] // h, image_size[1] // w
-        n, c = tf.shape(images)[0], images.shape[-1] or tf.shape(images)[-1]
-        tiled = tf.broadcast_to(images[:, :, None, :, None, :], [n, h, fy, w, fx, c])
-        return tf.reshape(tiled, [n, image_size[0], image_size[1], c])
+        rows = tf.range(image_size[0]) // (image_size[0] // h)
+        columns = tf.range(image_size[1]) // (image_size[1] // w)
+        return tf.gather(tf.gather(images, columns, axis=2), rows, axis=1)
     return tf.image.resize(images, image_size, method="nearest")
+
+
+def upscale_nearest(images: np.ndarray, image_size, out: np.ndarray | None = None):
+    """`_nearest` in NumPy for whole-number factors: (N, h, w, C) to (N, H, W, C).
+
+    Repeats columns, then copies whole rows (contiguous bytes): several times faster
+    than the resize kernel, and identical to it. Writes into `out` when given.
+    """
+    n, h, w, c = images.shape
+    fy, fx = image_size[0] // h, image_size[1] // w
+    if out is None:
+        out = np.empty((n, *image_size, c), images.dtype)
+    wide = np.repeat(images, fx, axis=2) if fx > 1 else images
+    row = image_size[1] * c
+    out.reshape(n, h, fy, row)[:] = wide.reshape(n, h, 1, row)
+    return out
+
+
+_POPULATE_BYTES = 1 << 24  # arrays this large get their pages from the kernel at once
+
+
+def aligned_empty(shape, dtype=np.uint8, align: int = 64) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data starts on an `align`-byte boundary.
+
+    TensorFlow can then use its memory without a copy (`as_tensor`). A large one is
+    mapped with its pages populated up front (`MAP_POPULATE`), where the kernel supports
+    it: a 400 MB cache otherwise takes one page fault per 4 KiB page as it is first
+    written, which measured 2-3 times slower here.
+    """
+    dtype = np.dtype(dtype)
+    n_bytes = int(np.prod(shape)) * dtype.itemsize
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if n_bytes >= _POPULATE_BYTES and populate is not None:
+        try:
+            flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate
+            memory = mmap.mmap(-1, n_bytes, flags=flags)  # page-aligned
+            return np.frombuffer(memory, dtype).reshape(shape)
+        except (OSError, ValueError, AttributeError):
+            pass
+    buffer = np.empty(n_bytes + align, np.uint8)
+    start = (-buffer.ctypes.data) % align
+    return buffer[start : start + n_bytes].view(dtype).reshape(shape)
+
+
+def as_tensor(array: np.ndarray):
+    """`array` as a tensor, sharing its memory when TensorFlow allows it (64-byte aligned,
+    C-contiguous and writable: a 400 MB cache then costs no copy); otherwise a copy."""
+    if (
+        array.size
+        and array.flags.c_contiguous
+        and array.flags.writeable
+        and array.ctypes.data % 64 == 0
+    ):
+        try:
+            return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+        except (AttributeError, TypeError, ValueError, BufferError, tf.errors.OpError):
+            pass
+    return tf.convert_to_tensor(array)
 
 
 def resize_batch(images, image_size, interpolation: str):

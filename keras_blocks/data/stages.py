@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 import time
 
 import keras
@@ -28,9 +29,13 @@ from keras_blocks.data import cache as cache_file
 from keras_blocks.data import sources
 from keras_blocks.data._lazy import tf
 from keras_blocks.data.adapters import SourceImages, plain
-from keras_blocks.data.config import AUTOTUNE, OWNER, PipelineConfig
+from keras_blocks.data.config import AUTOTUNE, OWNER, PipelineConfig, memory_bytes
 
-_BUILD_BATCH = 256  # images resized at once while the cache is built
+_BUILD_BATCH = 256  # images per batch the decode pass hands back to Python
+_PROBES = 8  # files decoded first to guess the images' common size
+# cache_at="auto" keeps images at image_size while that cache takes at most this share
+# of the machine's memory.
+AUTO_TARGET_MEMORY_FRACTION = 0.25
 PROGRESS_AFTER_S = 2.0  # a decode pass that takes longer shows a progress bar
 
 
@@ -73,6 +78,7 @@ def decode_and_cache(images: SourceImages, config: PipelineConfig, cache_path=No
     files = images.files
     if config.cache is False:
         return _stream_files(files, config)
+    config = config.replace(cache_at=resolve_cache_at(config, len(files.paths)))
     write = None
     if cache_path is None:
         store = _decode_files(files, config)
@@ -138,20 +144,18 @@ def _cached_files(files, config, path):
     return store, write
 
 
-def _read_and_decode(paths_t, order, config, interleave, deterministic, resize=True):
-    """A dataset of `(index, uint8 image)` for the indices in `order`.
+def _read_and_decode(paths_t, order, config, interleave, deterministic, decode=None):
+    """A dataset of `decode(index, file bytes)` for the indices in `order`.
 
-    With `resize=False` the images keep their own size (the cache-building pass groups
-    them by size and resizes whole groups at once).
+    The default `decode` gives `(index, uint8 image at image_size)`.
     """
+    if decode is None:
 
-    def decode(index, contents):
-        if not resize:
-            return index, sources.decode_source(contents)
-        image = sources.decode_image(
-            contents, config.image_size, config.interpolation, config.crop_to_aspect_ratio
-        )
-        return index, image
+        def decode(index, contents):
+            image = sources.decode_image(
+                contents, config.image_size, config.interpolation, config.crop_to_aspect_ratio
+            )
+            return index, image
 
     npc = config.num_parallel_calls
     if interleave:
@@ -212,102 +216,266 @@ class _Progress:
         self.bar.update(done if not final else self.total, values=values, finalize=final)
 
 
+def resolve_cache_at(config: PipelineConfig, n_images: int) -> str:
+    """`"target"` or `"source"`: `"auto"` is `"target"` while the cache at `image_size`
+    takes at most `AUTO_TARGET_MEMORY_FRACTION` of this machine's memory."""
+    if config.cache_at != "auto":
+        return config.cache_at
+    height, width = config.image_size
+    budget = memory_bytes() * AUTO_TARGET_MEMORY_FRACTION
+    return "target" if n_images * height * width * 3 <= budget else "source"
+
+
 def _decode_pass(files, config, keep_pixels):
     """Decodes every file once: `(pixels or None, ok indices, [(path, reason)])`.
 
-    Images are decoded at their own size in a parallel map and grouped by size; then
-    `_assemble_cache` resizes each group in whole batches. `keep_pixels=False` only
-    checks the files. A failure is found at the end (it is dropped from the parallel
-    pass), where it is decoded again alone to say why.
+    A parallel map reads and decodes the files; batches of `_BUILD_BATCH` come back to
+    Python, which writes them into the preallocated cache (`_CacheWriter`) while the
+    map decodes the next ones. `keep_pixels=False` only checks the files. A file that
+    fails is dropped from the parallel pass and found at the end, where it is decoded
+    again alone to say why.
     """
     n = len(files.paths)
     paths_t = tf.constant(files.paths)
-    pass_ds = _read_and_decode(
-        paths_t, tf.data.Dataset.range(n), config, config.interleave_for(files.paths),
-        False, False,
-    )
-    if not keep_pixels:
-        pass_ds = pass_ds.map(plain(lambda i, image: (i, tf.zeros([1, 1, 3], tf.uint8))))
-    # A file that fails to read or decode is dropped here and found below by its index.
-    pass_ds = pass_ds.ignore_errors()
-    pass_ds = pass_ds.group_by_window(
-        key_func=plain(
-            lambda i, image: tf.cast(tf.shape(image)[0], tf.int64) * 2**31
-            + tf.cast(tf.shape(image)[1], tf.int64)
-        ),
-        reduce_func=plain(lambda key, group: group.batch(_BUILD_BATCH)),
-        window_size=_BUILD_BATCH,
-    ).prefetch(2)
+    interleave = config.interleave_for(files.paths)
+    writer = _CacheWriter(files.paths, config) if keep_pixels else None
     progress = _Progress(n, config.verbose)
-    groups: dict[tuple[int, int], list] = {}
     ok = np.zeros(n, bool)
     done = 0
-    for indices, images in pass_ds:
-        indices = indices.numpy()
-        if keep_pixels:
-            groups.setdefault(tuple(images.shape[1:3]), []).append((indices, images.numpy()))
-        ok[indices] = True
-        done += len(indices)
-        if Hooks.on_build_chunk is not None:
-            Hooks.on_build_chunk(done)
-        progress.update(done, 0)
+
+    def run(order, decode):
+        nonlocal done
+        # In file order where reads are local: each batch is then (almost always) one
+        # run of cache rows, written in place.
+        pass_ds = _read_and_decode(paths_t, order, config, interleave, not interleave, decode)
+        # A file that fails to read or decode is dropped here and found below.
+        pass_ds = pass_ds.ignore_errors().batch(_BUILD_BATCH).prefetch(2)
+        pass_ds = _without_rewrites(pass_ds)
+        for indices, *decoded in pass_ds:
+            indices = np.asarray(indices)
+            if writer is not None:
+                indices = writer.write(indices, *decoded)
+            ok[indices] = True
+            done += len(indices)
+            if Hooks.on_build_chunk is not None:
+                Hooks.on_build_chunk(done)
+            progress.update(done, 0)
+
+    run(tf.data.Dataset.range(n), _check_only if writer is None else writer.decode)
+    if writer is not None and writer.odd:
+        # Images of another size than the one guessed: decoded again, at image_size.
+        odd = np.asarray(writer.take_odd(), np.int64)
+        run(tf.data.Dataset.from_tensor_slices(odd), writer.decode)
     skipped = []
     for i in np.flatnonzero(~ok):
         # Decode the few failures again, one by one, to report why each failed.
         try:
-            image = sources.decode_source(sources.read_file(files.paths[i])).numpy()
+            image = sources.decode_source(sources.read_file(files.paths[i]))
         except (tf.errors.OpError, ValueError) as error:
             skipped.append((files.paths[i], _error_reason(error)))
             progress.update(done, len(skipped))
             continue
-        if keep_pixels:  # a transient read error: the retry worked
-            groups.setdefault(image.shape[:2], []).append((np.array([i]), image[None]))
+        if writer is not None:  # a transient read error: the retry worked
+            writer.write_one(i, image)
         ok[i] = True
         done += 1
     keep = np.flatnonzero(ok)
-    if not keep_pixels:
-        progress.update(done, len(skipped), final=progress.bar is not None)
-        return None, keep, skipped
-    pixels = _assemble_cache(groups, keep, n, config)
+    pixels = None if writer is None else writer.finish(keep)
     progress.update(done, len(skipped), final=progress.bar is not None)
     return pixels, keep, skipped
 
 
-def _assemble_cache(groups, keep, n, config):
-    """One uint8 array, in file order, at `image_size`.
+def _check_only(index, contents):
+    # Fails for a bad file; only the size is kept (an unused result would be pruned).
+    return index, tf.shape(sources.decode_source(contents))
 
-    With `cache_at="source"`, when every image has the same size and it is smaller
-    than `image_size` (upscaling, as with the course's 32x32 photos resized to
-    128x128), the cache keeps them at that source size instead: it is smaller, and
-    each batch is resized after the gather every epoch (for `"nearest"`, only
-    whole-number factors, where that resize is a broadcast).
+
+def _probe_size(paths) -> tuple[int, int] | None:
+    """The one size of up to `_PROBES` files spread over `paths`; `None` if they differ."""
+    picks = np.unique(np.linspace(0, len(paths) - 1, min(len(paths), _PROBES)).astype(int))
+    sizes = set()
+    for i in picks:
+        try:
+            sizes.add(tuple(sources.decode_source(sources.read_file(paths[i])).shape[:2]))
+        except (tf.errors.OpError, ValueError):
+            continue  # a bad file: the pass names it
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+class _Allocation:
+    """`sources.aligned_empty(shape)`, made in a thread (`array`: one already made)."""
+
+    def __init__(self, shape, array=None):
+        self._array, self._error, self._thread = array, None, None
+        if array is None:
+            self._thread = threading.Thread(target=self._allocate, args=(shape,), daemon=True)
+            self._thread.start()
+
+    def _allocate(self, shape):
+        try:
+            self._array = sources.aligned_empty(shape)
+        except BaseException as error:  # raised where the array is first needed
+            self._error = error
+
+    def result(self) -> np.ndarray:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            if self._error is not None:
+                raise self._error
+        return self._array
+
+
+class _CacheWriter:
+    """Puts the decode pass's images into one preallocated, aligned `uint8` array.
+
+    When the files seem to share one size smaller than `image_size` (the course's 32x32
+    photos at 128x128; `_probe_size` decodes a few first), the parallel map only
+    decodes them, and they are resized here a batch at a time (several times faster
+    than one resize per image), or kept at their own size for a source-size cache (see
+    `make_pipeline`'s `cache_at`). Otherwise the map resizes each image to `image_size`.
+    An image of another size met in the first case (`odd`) is decoded again at
+    `image_size` at the end, and the cache is then at `image_size`. Either way each
+    image's pixels are exactly those of `sources.resize_uint8`.
     """
-    height, width = config.image_size
-    position = np.full(n, -1, np.int64)
-    position[keep] = np.arange(keep.size)
-    if len(groups) == 1 and config.cache_at == "source":
-        ((h, w),) = groups
+
+    def __init__(self, paths, config: PipelineConfig):
+        self.config = config
+        self.target = config.image_size
+        height, width = self.target
+        small = _probe_size(paths)
+        if small is not None and small[0] * small[1] >= height * width:
+            small = None  # as large as the output: resized image by image, in the map
+        self.small = small
+        self.keep_small = small is not None and self._source_size_cache(small)
+        size = small if self.keep_small else self.target
+        # The kernel populates a large array's pages (about 0.15 s for 400 MB) in a
+        # thread, while the map decodes the first images.
+        self._allocation = _Allocation((len(paths), *size, 3))
+        self.odd: list[np.ndarray] = []
+
+    @property
+    def pixels(self) -> np.ndarray:
+        return self._allocation.result()
+
+    @pixels.setter
+    def pixels(self, array: np.ndarray):
+        self._allocation = _Allocation(None, array)
+
+    def _source_size_cache(self, size) -> bool:
+        """Whether the cache keeps images of one `size` at that size (`cache_at="source"`)."""
+        config = self.config
+        if config.cache_at != "source":
+            return False
+        height, width = self.target
+        h, w = size
         if config.crop_to_aspect_ratio:
-            _, _, h, w = sources.crop_box(h, w, (height, width))
+            _, _, h, w = sources.crop_box(h, w, self.target)
+        # Nearest neighbour: only whole-number factors, where the per-batch resize is a
+        # gather of whole pixels.
         fast = config.interpolation != "nearest" or sources.integer_upscale(
-            (h, w), (height, width)
+            (h, w), self.target
         )
-        if h * w < height * width and fast:
-            (h, w), chunks = next(iter(groups.items()))
-            pixels = np.empty((keep.size, h, w, 3), np.uint8)
-            for indices, images in chunks:
-                pixels[position[indices]] = images
-            return pixels
-    pixels = np.empty((keep.size, height, width, 3), np.uint8)
-    for chunks in groups.values():
-        for indices, images in chunks:
-            pixels[position[indices]] = sources.resize_uint8_batch(
-                tf.convert_to_tensor(images),
-                (height, width),
-                config.interpolation,
-                config.crop_to_aspect_ratio,
-            ).numpy()
-    return pixels
+        return h * w < height * width and fast
+
+    def decode(self, index, contents):
+        """The map function: `(index, whether it has the probed size, uint8 image)`."""
+        config, small = self.config, self.small
+        image = sources.decode_source(contents)
+        if small is None:
+            resized = sources.resize_uint8(
+                image, self.target, config.interpolation, config.crop_to_aspect_ratio
+            )
+            return index, tf.constant(True), resized
+        fits = tf.reduce_all(tf.equal(tf.shape(image)[:2], small))
+        blank = tf.zeros([*small, 3], tf.uint8)
+        image = tf.cond(fits, lambda: image, lambda: blank)
+        image.set_shape([*small, 3])
+        return index, fits, image
+
+    def write(self, indices, fits, images) -> np.ndarray:
+        """Stores a batch; returns the indices stored (the odd ones wait for `take_odd`)."""
+        images, fits = np.asarray(images), np.asarray(fits)
+        if not fits.all():
+            self.odd.append(indices[~fits])
+            indices, images = indices[fits], images[fits]
+        if self.small is not None and not self.keep_small:
+            self._place(indices, images, upscale=True)
+        else:
+            self._place(indices, images)
+        return indices
+
+    def write_one(self, index, image):
+        """One image decoded alone (a retried file), at its own size."""
+        if self.small is not None and tuple(image.shape[:2]) == self.small:
+            self.write(np.array([index]), np.array([True]), np.asarray(image)[None])
+            return
+        self._at_target()
+        config = self.config
+        resized = sources.resize_uint8(
+            image, self.target, config.interpolation, config.crop_to_aspect_ratio
+        )
+        self.pixels[index] = np.asarray(resized)
+
+    def take_odd(self) -> np.ndarray:
+        """The odd images' indices; from now on `decode` resizes to `image_size`."""
+        odd = np.concatenate(self.odd)
+        self.odd = []
+        self._at_target()
+        self.small = None
+        return odd
+
+    def _at_target(self):
+        """A source-size cache becomes one at `image_size` (its images do not share a size)."""
+        if not self.keep_small:
+            return
+        small = self.pixels
+        self.pixels = sources.aligned_empty((len(small), *self.target, 3))
+        self.keep_small = False
+        for start in range(0, len(small), _BUILD_BATCH):
+            stop = min(start + _BUILD_BATCH, len(small))
+            self._upscale(small[start:stop], self.pixels[start:stop])
+
+    def _place(self, indices, images, upscale=False):
+        if not len(indices):
+            return
+        start, stop = int(indices[0]), int(indices[-1]) + 1
+        if stop - start == len(indices) and (np.diff(indices) == 1).all():
+            out = self.pixels[start:stop]  # one run of rows: written in place
+            if upscale:
+                self._upscale(images, out)
+            else:
+                out[...] = images
+        else:
+            self.pixels[indices] = self._upscale(images) if upscale else images
+
+    def _upscale(self, images, out=None):
+        """Same-size small images to `image_size`, as `sources.resize_uint8_batch` does."""
+        config = self.config
+        if config.crop_to_aspect_ratio:
+            top, left, h, w = sources.crop_box(images.shape[1], images.shape[2], self.target)
+            images = images[:, top : top + h, left : left + w]
+        if config.interpolation == "nearest" and sources.integer_upscale(
+            images.shape[1:3], self.target
+        ):
+            return sources.upscale_nearest(np.ascontiguousarray(images), self.target, out)
+        resized = np.asarray(
+            sources.resize_uint8_batch(
+                tf.convert_to_tensor(images), self.target, config.interpolation
+            )
+        )
+        if out is None:
+            return resized
+        out[...] = resized
+        return out
+
+    def finish(self, keep) -> np.ndarray:
+        """The cache: the rows of the images kept, in file order."""
+        if len(keep) == len(self.pixels):
+            return self.pixels
+        pixels = sources.aligned_empty((len(keep), *self.pixels.shape[1:]))
+        np.take(self.pixels, keep, axis=0, out=pixels)
+        return pixels
 
 
 def _report_skipped(skipped, on_error, n_total):
@@ -346,7 +514,7 @@ def batches(store: Store, config: PipelineConfig):
     """The epochs of `store`: epoch order, gather, augment, finish."""
     order, batch_size = epoch_order(store, config)
     ds, take = gather(store, order, batch_size, config)
-    return finish(augment(ds, take, store, config), config)
+    return finish(augment(ds, take, store, config), config, cached=store.pixels is not None)
 
 
 # ---------------------------------------------------------------- 2. epoch order
@@ -383,7 +551,7 @@ def gather(store: Store, order, batch_size, config: PipelineConfig):
     int32 labels)`; it runs in the same map as the next stage's per-batch work."""
     drop = config.drop_remainder
     if store.pixels is not None:  # one gather from the cache per batch
-        images_t = tf.convert_to_tensor(store.pixels)
+        images_t = sources.as_tensor(store.pixels)  # no copy of a cache built here
         labels_t = tf.convert_to_tensor(store.labels, tf.int32)
 
         def take(i):
@@ -561,10 +729,22 @@ def _check_uint8_output(ds, augment):
 # --------------------------------------------------------------------- 5. finish
 
 
-def finish(ds, config: PipelineConfig):
+def _without_rewrites(ds):
+    """`ds` without tf.data's default graph rewrites. They have nothing to do in these
+    pipelines (every map is already parallel, batching comes before the maps, there is a
+    prefetch), yet the first iterator of a process paid for them in proportion to the
+    tensors it captures: 0.2 s for a 400 MB cache, a sixth of the first epoch."""
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.with_options(options)
+
+
+def finish(ds, config: PipelineConfig, cached: bool = False):
     """Prefetch, and the auto-shard policy of a distribution strategy."""
     if config.prefetch:
         ds = ds.prefetch(config.prefetch)
+    if cached:
+        ds = _without_rewrites(ds)
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
     # Sources live in memory (a cache or a list of paths), so there are no reader
