@@ -17,7 +17,8 @@ the ratios, and the process' peak memory.
    as its layers expect.
 2. RandAugment, 2 ops, magnitude 0.5: keras_blocks vs keras.layers vs
    keras_cv.layers (augmentations_per_image=2) vs keras-aug (magnitude 15 of its 31
-   bins; it draws the ops once per batch, not per image).
+   bins; it draws the ops once per batch, not per image), and keras_blocks with
+   `per_batch=True`, factor (0.5, 0.5), against it like for like.
 
 Contenders that are not installed are reported as unavailable; the rest still run.
 
@@ -179,6 +180,12 @@ def keras_blocks_randaugment():
     return lambda x: layer(x, training=True)
 
 
+def keras_blocks_randaugment_per_batch():
+    """Like for like with keras-aug: ops drawn per batch, magnitude fixed at 0.5."""
+    layer = kba.RandAugment(num_ops=2, factor=(0.5, 0.5), per_batch=True, seed=1)
+    return lambda x: layer(x, training=True)
+
+
 def keras_randaugment():
     layer = keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.5, seed=1)
     return lambda x: layer(x, training=True)
@@ -243,6 +250,7 @@ def main(argv=None):
             "keras_cv.layers.RandAugment": keras_cv_randaugment,
             "keras-aug RandAugment (ops per batch)": keras_aug_randaugment,
             "keras_blocks RandAugment": keras_blocks_randaugment,
+            "keras_blocks RandAugment (per_batch)": keras_blocks_randaugment_per_batch,
         }, images, args.repeats, args.batches,
             ("keras.layers.RandAugment", "keras_cv.layers.RandAugment",
              "keras-aug RandAugment (ops per batch)"))

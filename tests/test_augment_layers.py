@@ -27,6 +27,8 @@ LAYERS = [
     (kba.RandAugment, {"num_ops": 2, "factor": (0.5, 0.9), "seed": 2}, (0.0, 255.0)),
     (kba.RandAugment, {"num_ops": 1, "geometric": False, "value_range": (0, 1), "seed": 5},
      (0.0, 1.0)),
+    (kba.RandAugment, {"num_ops": 2, "factor": (0.5, 0.9), "per_batch": True, "seed": 2},
+     (0.0, 255.0)),
 ]
 
 
@@ -208,6 +210,7 @@ def test_every_layer_is_registered():
         (lambda: kba.RandAugment(num_ops=0), "`num_ops` must be an integer >= 1"),
         (lambda: kba.RandAugment(factor=1.5), "`factor` must lie within [0.0, 1.0]"),
         (lambda: kba.RandAugment(factor=(0.6, 0.2)), "`factor` must be (low, high)"),
+        (lambda: kba.RandAugment(per_batch=1), "`per_batch` must be True or False"),
     ],
 )
 def test_bad_arguments_name_the_argument(make, message):

@@ -35,9 +35,10 @@ def _col(b, v):
 
 
 def _gray(b, x):
-    if x.shape[-1] == 3:
-        return b.numpy.sum(x * b.convert_to_tensor([0.299, 0.587, 0.114], "float32"),
-                           axis=-1, keepdims=True)
+    if x.shape[-1] == 3:  # a (N, 3) @ (3, 1) product: a third of the time of sum(x * w)
+        weights = b.convert_to_tensor([[0.299], [0.587], [0.114]], "float32")
+        gray = b.numpy.matmul(b.numpy.reshape(x, (-1, 3)), weights)
+        return b.numpy.reshape(gray, (*b.shape(x)[:-1], 1))
     return b.numpy.mean(x, axis=-1, keepdims=True)
 
 
@@ -53,26 +54,33 @@ def _equalize(b, x):
     """Per image and channel histogram equalization (PIL's ImageOps.equalize)."""
     n = b.shape(x)[0]
     channels = x.shape[-1]
-    values = b.cast(b.numpy.clip(b.numpy.floor(x), 0.0, 255.0), "int32")
-    offsets = b.numpy.arange(channels, dtype="int32") * 256
-    flat = b.numpy.reshape(values + offsets, (n, -1))
+    bins = 256 * channels
+    # One index per pixel into the flat (n * channels * 256) histogram, built with one
+    # (n, 1, 1, channels) offset added in float32 (exact up to 2**24 / bins images):
+    # the same index counts the histogram and reads the lookup table.
+    offsets = b.numpy.reshape(
+        b.cast(b.numpy.arange(n * channels, dtype="int32") * 256, "float32"),
+        (n, 1, 1, channels))
+    ids = b.numpy.reshape(
+        b.cast(b.numpy.clip(b.numpy.floor(x), 0.0, 255.0) + offsets, "int32"), (-1,))
     if b.name == "jax":  # jnp.bincount has a data-dependent shape: not jittable
-        ids = flat + b.numpy.arange(n, dtype="int32")[:, None] * (256 * channels)
         hist = b.core.scatter(b.numpy.reshape(ids, (-1, 1)),
-                              b.numpy.ones((n * flat.shape[1],), "float32"),
-                              (n * 256 * channels,))
+                              b.numpy.ones_like(ids, "float32"), (n * bins,))
     else:
-        hist = b.cast(b.numpy.bincount(flat, minlength=256 * channels), "float32")
+        hist = b.cast(b.numpy.bincount(ids, minlength=n * bins), "float32")
     hist = b.numpy.reshape(hist, (n, channels, 256))
     total = b.numpy.sum(hist, axis=-1, keepdims=True)
-    top = b.numpy.max(b.numpy.reshape(values, (n, -1, channels)), axis=1, initial=0)
-    last = b.numpy.take_along_axis(hist, b.numpy.expand_dims(top, -1), axis=-1)
+    # The highest value present: the last non-empty bin (255 for an empty image, whose
+    # table is the identity anyway).
+    top = 255 - b.numpy.argmax(b.numpy.flip(hist > 0, axis=-1), axis=-1)
+    last = b.numpy.take_along_axis(hist, b.numpy.expand_dims(b.cast(top, "int32"), -1),
+                                   axis=-1)
     step = b.numpy.floor((total - last) / 255.0)
     cumulative = b.numpy.cumsum(hist, axis=-1) - hist
     lut = b.numpy.floor((cumulative + b.numpy.floor(step / 2.0)) / b.numpy.maximum(step, 1.0))
     lut = b.numpy.where(step > 0, b.numpy.minimum(lut, 255.0),
                         b.cast(b.numpy.arange(256), "float32"))
-    out = b.numpy.take_along_axis(b.numpy.reshape(lut, (n, -1)), flat, axis=1)
+    out = b.numpy.take(b.numpy.reshape(lut, (-1,)), ids, axis=0)
     return b.numpy.reshape(out, b.shape(x))
 
 
@@ -89,7 +97,8 @@ def apply_colour_op(b, name, x, magnitude, sign):
         return _equalize(b, x)
     if name == "solarize":
         threshold = _col(b, 256.0 * (1.0 - magnitude))
-        return b.numpy.where(x >= threshold, 255.0 - x, x)
+        # x + [x >= t] * (255 - 2x): a select (`where`) on full images costs twice as much.
+        return x + b.cast(x >= threshold, "float32") * (255.0 - 2.0 * x)
     if name == "posterize":
         step = _col(b, b.numpy.power(2.0, b.numpy.round(4.0 * magnitude)))
         return b.numpy.floor(x / step) * step
@@ -103,7 +112,8 @@ def apply_colour_op(b, name, x, magnitude, sign):
         degenerate = _smooth(b, x)
     else:
         raise ValueError(f"unknown colour op {name!r}")
-    return b.numpy.clip(degenerate + (x - degenerate) * enhance, 0.0, 255.0)
+    # degenerate + (x - degenerate) * enhance, with one full-size pass fewer.
+    return b.numpy.clip(x * enhance + degenerate * (1.0 - enhance), 0.0, 255.0)
 
 
 def geometric_matrices(b, op, magnitude, sign, ops, height, width):
@@ -141,7 +151,8 @@ class RandAugment(AugmentationLayer):
     `tf.data` case) each round sorts the batch by op and runs every op only on its
     slice; on JAX and PyTorch, whose compiled graphs need static shapes, every colour op
     runs on the whole batch and each image keeps its own op's result (same values,
-    more work).
+    more work). With `per_batch=True` a switch runs only the batch's op in each
+    round, on every backend.
 
     JAX: `equalize` counts its histogram with a scatter of static size there (JAX cannot
     compile `bincount`'s data-dependent length), so the layer also trains inside a model
@@ -151,9 +162,13 @@ class RandAugment(AugmentationLayer):
     `num_ops`, `factor`, `interpolation` and `seed`, in the same order and with the same
     defaults, and the same meaning of `factor` (a float `f` draws magnitudes from
     `[0, f]`, a pair from `[low, high]`). Ours adds `geometric`, `fill_mode` and
-    `fill_value` (after `seed`), draws the ops per image (Keras picks one list of ops
-    for the whole batch), and takes channels-last images only (no `data_format`). The op
-    list (with identity) and each op's maximum are the ones above, not Keras'.
+    `fill_value` and `per_batch` (after `seed`), and takes channels-last images only (no
+    `data_format`). Keras (3.15) picks one list of `num_ops` ops per batch, with
+    per-image parameters drawn by its sub-layers, but computes every one of its 11 ops
+    on the whole batch in every round and keeps the picked one; ours draws the ops per
+    image by default, and with `per_batch=True` draws them per batch as Keras does but
+    runs only the picked ops. The op list (with identity) and each op's maximum are the
+    ones above, not Keras'.
 
     Args:
         value_range: `(low, high)` of the pixel values, `(0, 255)` (default) or `(0, 1)`.
@@ -169,9 +184,30 @@ class RandAugment(AugmentationLayer):
         geometric: include the geometric ops (default `True`).
         fill_mode: `"reflect"` (default), `"constant"`, `"nearest"` or `"wrap"`.
         fill_value: value of `fill_mode="constant"` (in `value_range` units).
+        per_batch: draw the `num_ops` ops once per batch instead of per image
+            (default `False`): every image of a batch gets the same ops (each with its
+            own magnitude and sign), and only those ops run, on the whole batch
+            (faster: one colour op per round, and no resampling when no geometric op
+            was drawn). keras-aug's RandAugment draws its ops this way; per-image ops
+            augment more diversely.
         magnitude: the former name of `factor`; still accepted, with a
             `DeprecationWarning`.
         **kwargs: standard layer arguments (`name`, `dtype`).
+
+    Input shape:
+        A batch `(batch, height, width, channels)` or one image `(height, width,
+        channels)`, channels last, of any real dtype (`uint8` pixels are fine).
+
+    Output shape:
+        The input's shape, in the layer's compute dtype (float32 by default).
+
+    Call arguments:
+        - `inputs`: the images; or `(images, labels)`, or a dict with `"images"` and
+          `"labels"`: the labels pass through unchanged, and the output has the same
+          structure.
+        - `training`: augment when true (the default when the layer is called
+          directly); `model.predict` and `model.evaluate` pass `False`, and the
+          images pass through unchanged.
 
     Raises:
         ValueError: an argument outside what is allowed (the message names it); a
@@ -189,7 +225,7 @@ class RandAugment(AugmentationLayer):
 
     def __init__(self, value_range=(0, 255), num_ops=2, factor=0.5,
                  interpolation="bilinear", seed=None, geometric=True, fill_mode="reflect",
-                 fill_value=0.0, magnitude=None, **kwargs):
+                 fill_value=0.0, per_batch=False, magnitude=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         owner = "RandAugment"
         if check._is_number(value_range):
@@ -211,6 +247,9 @@ class RandAugment(AugmentationLayer):
         if not isinstance(geometric, bool):
             raise ValueError(f"{owner}: `geometric` must be True or False; got {geometric!r}.")
         self.geometric = geometric
+        if not isinstance(per_batch, bool):
+            raise ValueError(f"{owner}: `per_batch` must be True or False; got {per_batch!r}.")
+        self.per_batch = per_batch
         self.interpolation = check.one_of(owner, "interpolation", interpolation,
                                           affine.INTERPOLATIONS)
         self.fill_mode = check.one_of(owner, "fill_mode", fill_mode, affine.FILL_MODES)
@@ -229,15 +268,24 @@ class RandAugment(AugmentationLayer):
         draws = self.uniform(b, (self.num_ops, 3, n))
         k = len(self.ops)
         ops = b.cast(b.numpy.minimum(b.numpy.floor(draws[:, 0] * k), k - 1.0), "int32")
+        if self.per_batch:  # the first image's draw is the batch's: (num_ops, 1)
+            ops = ops[:, :1]
         mag_lo, mag_hi = self.factor
         magnitudes = mag_lo + (mag_hi - mag_lo) * draws[:, 1]
         signs = b.numpy.where(draws[:, 2] < 0.5, -1.0, 1.0)
 
-        x = self._check_range(b, b.cast(images, "float32"))
+        if str(images.dtype).endswith("uint8") and low <= 0.0 and high >= 255.0:
+            x = b.cast(images, "float32")  # uint8 pixels always lie in the range
+        else:
+            x = self._check_range(b, b.cast(images, "float32"))
         if (low, high) != (0.0, 255.0):
             x = (x - low) * (255.0 / (high - low))
-        if self.partition and b.name == "tensorflow":
-            x = self._colour_sorted(b, x, ops, magnitudes, signs)
+        sorted_path = self.partition and b.name == "tensorflow" and not self.per_batch
+        position = None
+        if self.per_batch:
+            x = self._colour_per_batch(b, x, ops, magnitudes, signs)
+        elif sorted_path:
+            x, position = self._colour_sorted(b, x, ops, magnitudes, signs)
         else:
             x = self._colour_masked(b, x, ops, magnitudes, signs)
         if (low, high) != (0.0, 255.0):
@@ -249,20 +297,26 @@ class RandAugment(AugmentationLayer):
             ])
             warp = {"interpolation": self.interpolation, "fill_mode": self.fill_mode,
                     "fill_value": self.fill_value}
-            if self.partition and b.name == "tensorflow":
+            first = len(self.ops) - len(GEOMETRIC_OPS)
+            if self.per_batch:  # one op list per batch: warp all images, or none
+                x = b.core.cond(b.numpy.any(ops >= first),
+                                lambda: affine.warp(b, x, matrices, **warp), lambda: x)
+            elif sorted_path:
                 # Only the images that drew a geometric op are resampled (about 60% with
-                # two ops): sort them first, warp that slice, put everything back.
-                first = len(self.ops) - len(GEOMETRIC_OPS)
+                # two ops): put them first (straight from the colour rounds' order, one
+                # gather), warp that slice, put everything back (one more gather).
                 moved = b.cast(b.numpy.any(ops >= first, axis=0), "int32")
                 order = b.numpy.argsort(1 - moved)
                 count = b.numpy.sum(moved)
-                x = b.numpy.take(x, order, axis=0)
+                x = b.numpy.take(x, b.numpy.take(position, order), axis=0)
                 warped = affine.warp(b, x[:count], b.numpy.take(matrices, order, axis=0)[:count],
                                      **warp)
                 x = b.numpy.concatenate([warped, x[count:]], axis=0)
                 x = b.numpy.take(x, b.numpy.argsort(order), axis=0)
             else:
                 x = affine.warp(b, x, matrices, **warp)
+        elif sorted_path:
+            x = b.numpy.take(x, position, axis=0)
         return b.numpy.clip(x, low, high), labels
 
     def _check_range(self, b, x):
@@ -304,7 +358,12 @@ class RandAugment(AugmentationLayer):
         return x
 
     def _colour_sorted(self, b, x, ops, magnitudes, signs):
-        """TensorFlow only (dynamic shapes): sort by op, run each op on its slice."""
+        """TensorFlow only (dynamic shapes): sort by op, run each op on its slice.
+
+        Returns the colour-augmented batch in the last round's sorted order and
+        `position` (original image `j` sits at `position[j]`); the caller puts the batch
+        back in order together with the geometric step's own reordering (one gather).
+        """
         position = None  # position[j]: where original image j sits in `x` (sorted order)
         k = len(COLOUR_OPS)
         for r in range(self.num_ops):
@@ -322,7 +381,19 @@ class RandAugment(AugmentationLayer):
             pieces.append(x[ends[k - 1]:])  # identity and geometric ops: unchanged
             x = b.numpy.concatenate(pieces, axis=0)
             position = b.numpy.argsort(order)
-        return b.numpy.take(x, position, axis=0)
+        return x, position
+
+    def _colour_per_batch(self, b, x, ops, magnitudes, signs):
+        """One op per round for the whole batch: only that op runs (a switch)."""
+        def branch(name):
+            return lambda x, magnitude, sign: apply_colour_op(b, name, x, magnitude, sign)
+
+        branches = [branch(name) for name in COLOUR_OPS]
+        branches.append(lambda x, magnitude, sign: x)  # identity and geometric ops
+        for r in range(self.num_ops):
+            index = b.numpy.minimum(ops[r, 0], len(COLOUR_OPS))
+            x = b.core.switch(index, branches, x, magnitudes[r], signs[r])
+        return x
 
     def get_config(self):
         config = super().get_config()
@@ -330,7 +401,7 @@ class RandAugment(AugmentationLayer):
             "num_ops": self.num_ops, "factor": list(self.factor),
             "value_range": list(self.value_range), "geometric": self.geometric,
             "interpolation": self.interpolation, "fill_mode": self.fill_mode,
-            "fill_value": self.fill_value,
+            "fill_value": self.fill_value, "per_batch": self.per_batch,
         })
         return config
 
