@@ -7,7 +7,7 @@ Two spellings of the same network, with the same weights, batch and image size:
 - "ours": `build_classifier("mobilenet_v2", DenseHead(num_classes=1, dropout=0.2))`,
   then `model.unfreeze_top(None)` (the `Classifier` / `fine_tune` path: the base wrapped
   in `InferenceMode`, preprocessing inside the base);
-- "plain": the recipe a Keras user writes by hand: `Rescaling(1/127.5, offset=-1)`,
+- "plain": the recipe a Keras user writes by hand: `mobilenet_v2.preprocess_input`,
   `keras.applications.MobileNetV2(include_top=False)` with every `BatchNormalization`
   layer set `trainable=False` (Keras 3 then runs it in inference mode), global average
   pooling, dropout, `Dense(1)`, sigmoid.
@@ -51,7 +51,7 @@ def ours_model(size):
 
 def plain_model(size):
     inputs = keras.Input((size, size, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Lambda(keras.applications.mobilenet_v2.preprocess_input)(inputs)
     base = keras.applications.MobileNetV2(include_top=False, weights=None,
                                           input_shape=(size, size, 3))
     for layer in base.layers:
@@ -83,38 +83,32 @@ def _relative(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
 
 
-def gradients(model, images, labels):
+def gradients(model, images, labels, head_layer):
     """Loss gradients (training=False: batch norm is in inference mode in both anyway,
-    and dropout would draw different masks) as NumPy arrays, in weight order."""
+    and dropout would draw different masks) as NumPy arrays, by weight: the
+    keras.applications layer and variable name, or "head/kernel" and "head/bias"."""
     import tensorflow as tf
 
     loss_fn = keras.losses.BinaryCrossentropy()
     with tf.GradientTape() as tape:
         loss = loss_fn(labels, model(images, training=False))
-    return [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
+    weights = model.trainable_weights
+    head = {id(w) for w in head_layer.weights}
+    keys = [("head/" + w.name) if id(w) in head else "/".join(w.path.split("/")[-2:])
+            for w in weights]
+    assert len(set(keys)) == len(keys), "weight keys are not unique"
+    return {k: g.numpy() for k, g in zip(keys, tape.gradient(loss, weights), strict=True)}
 
 
 def assert_same(ours, plain, images, labels, tolerance=1e-5):
     """Same trainable weights, outputs and gradients; returns the largest differences."""
-    shapes_ours = sorted(tuple(w.shape) for w in ours.trainable_weights)
-    shapes_plain = sorted(tuple(w.shape) for w in plain.trainable_weights)
-    assert shapes_ours == shapes_plain, (len(shapes_ours), len(shapes_plain))
+    plain_head = next(layer for layer in plain.layers if isinstance(layer, keras.layers.Dense))
+    g_ours = gradients(ours, images, labels, ours.head)
+    g_plain = gradients(plain, images, labels, plain_head)
+    assert sorted(g_ours) == sorted(g_plain), sorted(set(g_ours) ^ set(g_plain))
     assert len(ours.non_trainable_weights) == len(plain.non_trainable_weights)
     output = _relative(ours.predict(images, verbose=0), plain.predict(images, verbose=0))
-    # Keras tracks the weights of the two spellings in different orders: pair the
-    # gradients by shape, then by size within a shape.
-    by_shape_ours, by_shape_plain = {}, {}
-    for g in gradients(ours, images, labels):
-        by_shape_ours.setdefault(tuple(g.shape), []).append(g)
-    for g in gradients(plain, images, labels):
-        by_shape_plain.setdefault(tuple(g.shape), []).append(g)
-    gradient = 0.0
-    for shape, group in by_shape_ours.items():
-        other = by_shape_plain[shape]
-        assert len(group) == len(other), shape
-        key = lambda g: float(np.abs(g).sum())  # noqa: E731
-        for a, b in zip(sorted(group, key=key), sorted(other, key=key), strict=True):
-            gradient = max(gradient, _relative(a, b))
+    gradient = max(_relative(g_ours[k], g_plain[k]) for k in g_ours)
     assert output <= tolerance, f"outputs differ: relative {output:.2e}"
     assert gradient <= tolerance, f"gradients differ: relative {gradient:.2e}"
     return output, gradient
