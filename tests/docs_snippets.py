@@ -1,33 +1,35 @@
-"""Extracts the ```python blocks of the docs and runs them, page by page.
+"""Extracts the ```python blocks of the docs and runs them, each page in a fresh process.
 
 Used by `tests/test_docs.py`, which runs this module in a subprocess:
 
-    python -m tests.docs_snippets RESULTS.json WORKDIR PAGE.md [PAGE.md ...]
+    python -m tests.docs_snippets [--jobs N] RESULTS.json WORKDIR PAGE.md [PAGE.md ...]
 
-Rules the docs follow (also written in `docs/changelog.md`'s contributor notes):
+Rules the docs follow (also in the README's "Docs" section):
 
 - Every fenced block whose language is `python` (or `py`) runs, in page order, in one
   namespace per page, so a later block may use what an earlier one defined. Fences
-  indented inside admonitions or content tabs count too.
+  indented inside admonitions or content tabs count too. Only code the reader sees
+  runs: a hidden setup comment (`<!-- docs-test: setup ... -->`, once allowed) is an
+  error, so what a page needs (generated data, a small folder) is shown on the page.
 - `<!-- docs-test: skip -->` on the line just above a fence (blank lines allowed) leaves
   that block out: only for code that cannot run here, such as `weights="imagenet"`
   downloads. Use it sparingly and say why in the text.
-- `<!-- docs-test: setup` ... `-->` is a hidden block: it runs first at its place in the
-  page but does not render (for example, to make a tiny image folder a page then reads).
-- Each page runs in its own empty working directory with `../shared` pointing at the
-  shared data, so paths like `../shared/data/cifar10-car-truck` work as they do from the
-  repository root. Keras state (dtype policy, session, seed) is reset between pages.
+- Each page runs in a fresh Python process (nothing carries over from another page:
+  imports, Keras state, the working directory), up to `--jobs` pages at once, in its
+  own empty working directory with `../shared` pointing at the shared data, so paths
+  like `../shared/data/cifar10-car-truck` work as they do from the repository root.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
 import pathlib
 import re
+import subprocess
 import sys
-import textwrap
 import time
 import traceback
 
@@ -44,11 +46,14 @@ class Snippet:
     index: int
     line: int
     source: str
-    hidden: bool = False
 
 
 def extract(path: pathlib.Path, label: str | None = None) -> tuple[list[Snippet], list[int]]:
-    """Returns the page's runnable snippets in order, and the lines of skipped blocks."""
+    """Returns the page's runnable snippets in order, and the lines of skipped blocks.
+
+    Raises:
+        ValueError: an unclosed fence, or a hidden setup comment (naming its line).
+    """
     label = label or str(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     snippets: list[Snippet] = []
@@ -57,24 +62,10 @@ def extract(path: pathlib.Path, label: str | None = None) -> tuple[list[Snippet]
     while i < len(lines):
         line = lines[i]
         if line.strip().startswith(SETUP_OPEN):
-            body, start = [], i + 1
-            rest = line.strip()[len(SETUP_OPEN):]
-            if rest.strip():
-                body.append(rest)
-            i += 1
-            while i < len(lines) and "-->" not in lines[i]:
-                body.append(lines[i])
-                i += 1
-            if i == len(lines):
-                raise ValueError(f"{label}:{start}: unclosed '{SETUP_OPEN}' comment")
-            tail = lines[i].split("-->", 1)[0]
-            if tail.strip():
-                body.append(tail)
-            snippets.append(
-                Snippet(label, len(snippets), start, textwrap.dedent("\n".join(body)), True)
+            raise ValueError(
+                f"{label}:{i + 1}: hidden '{SETUP_OPEN}' code is not allowed: show the "
+                "setup in a ```python block, so that copying the page's code runs."
             )
-            i += 1
-            continue
         match = _FENCE_OPEN.match(line)
         if not match:
             i += 1
@@ -132,8 +123,7 @@ def run_page(path: pathlib.Path, label: str, workdir: pathlib.Path) -> dict:
     try:
         _reset_state()
         for snippet in snippets:
-            kind = "hidden setup block" if snippet.hidden else "block"
-            where = f"{label}, {kind} {snippet.index} (line {snippet.line})"
+            where = f"{label}, block {snippet.index} (line {snippet.line})"
             try:
                 code = compile(snippet.source, where, "exec")
                 exec(code, namespace)
@@ -157,17 +147,61 @@ def run_page(path: pathlib.Path, label: str, workdir: pathlib.Path) -> dict:
     return result
 
 
+def _slug(page: str) -> str:
+    return re.sub(r"[^\w]+", "-", page).strip("-") or "page"
+
+
+def _run_isolated(page: str, root: pathlib.Path, timeout: float) -> dict:
+    """Runs one page in a fresh `python -m tests.docs_snippets --single` process."""
+    out = root / "results" / f"{_slug(page)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "tests.docs_snippets", "--single", str(out), str(root), page]
+    started = time.perf_counter()
+    try:
+        process = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"page": page, "status": "failed", "blocks": 0,
+                "error": f"{page}: still running after {timeout:.0f} s (killed)"}
+    if out.exists():
+        (result,) = json.loads(out.read_text())
+        return result
+    return {
+        "page": page, "status": "failed", "blocks": 0,
+        "seconds": round(time.perf_counter() - started, 2),
+        "error": f"{page}: the page's process died (exit {process.returncode})",
+        "traceback": process.stderr[-3000:],
+    }
+
+
 def main(argv: list[str]) -> int:
-    results_path, workdir, *pages = argv
     os.environ.setdefault("MPLBACKEND", "Agg")
+    jobs, single = 1, False
+    while argv and argv[0].startswith("--"):
+        flag = argv.pop(0)
+        if flag == "--single":
+            single = True
+        elif flag == "--jobs":
+            jobs = max(1, int(argv.pop(0)))
+        else:
+            raise SystemExit(f"unknown option {flag}")
+    results_path, workdir, *pages = argv
     root = pathlib.Path(workdir)
-    results = []
-    for number, page in enumerate(pages):
-        path = pathlib.Path(page)
-        slug = re.sub(r"[^\w]+", "-", page).strip("-") or f"page{number}"
-        results.append(run_page(path, page, root / "pages" / slug))
-        pathlib.Path(results_path).write_text(json.dumps(results, indent=1))
-        print(f"{results[-1]['status']:7s} {page} ({results[-1].get('seconds', 0)} s)", flush=True)
+    if single:  # this process is the fresh one: run the page here
+        (page,) = pages
+        result = run_page(pathlib.Path(page), page, root / "pages" / _slug(page))
+        pathlib.Path(results_path).write_text(json.dumps([result], indent=1))
+        return 0
+    timeout = float(os.environ.get("DOCS_SNIPPET_PAGE_TIMEOUT_S", "600"))
+    results: dict[str, dict] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_run_isolated, page, root, timeout): page for page in pages}
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            ordered = [results[p] for p in pages if p in results]
+            pathlib.Path(results_path).write_text(json.dumps(ordered, indent=1))
+            print(f"{result['status']:7s} {result['page']} ({result.get('seconds', 0)} s)",
+                  flush=True)
     return 0
 
 

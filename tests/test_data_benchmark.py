@@ -75,3 +75,19 @@ def test_plot_timeline_draws_and_saves(tiny_dir, tmp_path):
         plot_timeline([{"variant": "x"}])
     with pytest.raises(ValueError, match="stage one of"):
         plot_timeline({"events": [("load", 0, 0.0, 1.0)]})
+
+
+def test_trace_cache_over_two_epochs_reads_only_in_the_first(tiny_dir):
+    trace = trace_pipeline(tiny_dir, variant="cache", image_size=8, batch_size=4, steps=3,
+                           train_step=0, epochs=2)
+    events = trace["events"]
+    assert sorted({step for s, step, _, _ in events if s == "train"}) == [0, 1, 2, 3, 4, 5]
+    for stage in ("read", "map"):  # epoch 2 (steps 3-5) comes from the cache
+        assert sorted({step for s, step, _, _ in events if s == stage}) == [0, 1, 2], stage
+        assert sum(1 for e in events if e[0] == stage) == 12
+    # Without a cache, the second epoch reads every image again.
+    again = trace_pipeline(tiny_dir, variant="parallel_map", image_size=8, batch_size=4,
+                           steps=3, train_step=0, epochs=2)["events"]
+    assert sum(1 for e in again if e[0] == "read") == 24
+    with pytest.raises(ValueError, match="`epochs`"):
+        trace_pipeline(tiny_dir, epochs=0)

@@ -1,18 +1,21 @@
 """The docs site: snippets run, the API reference is complete, the site builds and renders.
 
-- Every ```python block in docs/**/*.md and README.md runs (page by page, in order, one
-  namespace per page; see `tests/docs_snippets.py` for the skip and setup markers). A
-  failure names the page, the block index and its line.
+- Every visible ```python block in docs/**/*.md and README.md runs (each page in a
+  fresh process, in order, one namespace per page; see `tests/docs_snippets.py` for the
+  skip marker; hidden setup code is refused). A failure names the page, the block index
+  and its line.
 - Every name in `keras_blocks.__all__` has an entry in the built API reference.
 - The site builds with `mkdocs build --strict` (broken links, anchors, missing
   references and pages left out of the nav all fail it).
-- Marked `browser`: headless Chromium renders the built site; the ConvBlock API page
-  shows the signature and no page logs a JavaScript error. Skips only without Chromium.
+- Marked `browser`: headless Chromium renders the built site (driven over the DevTools
+  protocol, `docs/scripts/screenshot.py`): the ConvBlock API page shows the signature;
+  every page loads with no JavaScript error, no request leaving the machine and every
+  image loaded; search ranks the `ConvBlock` entry first and finds `sync_batch`. Skips
+  only without Chromium (and fails without it in CI).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import importlib
 import inspect
 import json
@@ -42,25 +45,29 @@ def _label(path: pathlib.Path) -> str:
     return str(path.relative_to(REPO))
 
 
+def _has_snippets(path: pathlib.Path) -> bool:
+    try:
+        return bool(extract(path, _label(path))[0])
+    except ValueError:  # a malformed page: its run reports the error
+        return True
+
+
 def _pages_with_snippets() -> list[str]:
-    return [_label(p) for p in DOC_PAGES if extract(p, _label(p))[0]]
+    return [_label(p) for p in DOC_PAGES if _has_snippets(p)]
 
 
 # ----------------------------------------------------------------------------------------
 # The extractor itself (a runner that finds nothing would pass everything).
 
 
-def test_extractor_finds_blocks_markers_and_setup(tmp_path):
+def test_extractor_finds_blocks_and_markers(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
         textwrap.dedent(
             """\
             # Title
-            <!-- docs-test: setup
-            hidden = 1
-            -->
             ```python
-            a = hidden + 1
+            a = 1
             ```
 
             <!-- docs-test: skip -->
@@ -82,10 +89,22 @@ def test_extractor_finds_blocks_markers_and_setup(tmp_path):
         )
     )
     snippets, skipped = extract(page)
-    assert [s.source for s in snippets] == ["hidden = 1", "a = hidden + 1", "if a:\n    b = a * 2"]
-    assert [s.hidden for s in snippets] == [True, False, False]
-    assert [s.line for s in snippets] == [2, 5, 20]  # setup: the marker line
-    assert skipped == [11]
+    assert [s.source for s in snippets] == ["a = 1", "if a:\n    b = a * 2"]
+    assert [s.line for s in snippets] == [2, 17]
+    assert skipped == [8]
+
+
+def test_extractor_refuses_hidden_setup(tmp_path):
+    # Only visible code runs: a page's setup must be shown, so copying its code works.
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\n<!-- docs-test: setup\nhidden = 1\n-->\n```python\nx = 1\n```\n")
+    with pytest.raises(ValueError, match=r"page.md:3: hidden '<!-- docs-test: setup'"):
+        extract(page, "page.md")
+
+
+def test_no_page_has_hidden_setup():
+    pages = [_label(p) for p in DOC_PAGES if "docs-test: setup" in p.read_text()]
+    assert not pages, f"hidden setup code (show it instead): {pages}"
 
 
 def test_runner_reports_page_block_and_line(tmp_path):
@@ -100,6 +119,63 @@ def test_runner_reports_page_block_and_line(tmp_path):
     assert result["status"] == "failed"
     assert (result["block"], result["line"]) == (1, 7)
     assert "block 1 (line 7)" in result["error"] and "undefined_name" in result["error"]
+
+
+def test_runner_runs_each_page_in_a_fresh_process(tmp_path):
+    # A name one page defines (or imports) must not reach the next page.
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    first.write_text("```python\nimport sys\nsys.leaked = 1\nshared_name = 1\n```\n")
+    second.write_text(
+        "```python\nimport sys\nassert not hasattr(sys, 'leaked')\nprint(shared_name)\n```\n"
+    )
+    results = tmp_path / "results.json"
+    subprocess.run(
+        [sys.executable, "-m", "tests.docs_snippets", "--jobs", "2", str(results),
+         str(tmp_path), str(first), str(second)],
+        cwd=REPO, check=True, capture_output=True, timeout=300,
+    )
+    by_page = {r["page"]: r for r in json.loads(results.read_text())}
+    assert by_page[str(first)]["status"] == "passed"
+    assert by_page[str(second)]["status"] == "failed"
+    assert "NameError" in by_page[str(second)]["error"], by_page[str(second)]["error"]
+
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})\s*(?P<lang>[\w+-]*)")
+
+
+def _code_lines(path: pathlib.Path):
+    """`(line number, language, code line)` of every fenced block (indent removed)."""
+    lines, fence = path.read_text(encoding="utf-8").splitlines(), None
+    for number, line in enumerate(lines, 1):
+        match = _FENCE.match(line)
+        if fence is None:
+            if match:
+                fence = (match["indent"], match["ticks"], match["lang"].lower())
+        elif match and match["ticks"] >= fence[1] and not line.strip().strip("`"):
+            fence = None
+        else:
+            indent = fence[0]
+            yield number, fence[2], line[len(indent):] if line.startswith(indent) else line
+
+
+def test_code_lines_fit_80_columns():
+    # Longer lines are cut off or scroll sideways in the rendered code blocks. The
+    # README's bash blocks are exempt: CI runs its commands verbatim, one line each.
+    too_long = [
+        f"{_label(page)}:{number}: {len(code)} columns"
+        for page in DOC_PAGES
+        for number, lang, code in _code_lines(page)
+        if len(code) > 80 and not (page.name == "README.md" and lang == "bash")
+    ]
+    assert not too_long, "code lines over 80 columns:\n" + "\n".join(too_long)
+
+
+def test_code_line_check_sees_indented_blocks(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("!!! note\n    ```python\n    " + "x" * 81 + "\n    ```\n\n```\ny\n```\n")
+    assert [(n, lang, len(code)) for n, lang, code in _code_lines(page)] == [
+        (3, "python", 81), (7, "", 1),
+    ]
 
 
 def test_docs_pages_have_snippets():
@@ -129,8 +205,10 @@ def snippet_results(request, tmp_path_factory):
     results_path = workdir / "results.json"
     env = {**os.environ, "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # A fresh process per page (two at a time): only what the page shows runs.
     process = subprocess.run(
-        [sys.executable, "-m", "tests.docs_snippets", str(results_path), str(workdir), *pages],
+        [sys.executable, "-m", "tests.docs_snippets", "--jobs", "2", str(results_path),
+         str(workdir), *pages],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=SNIPPET_TIMEOUT_S,
     )
     results = json.loads(results_path.read_text()) if results_path.exists() else []
@@ -172,11 +250,24 @@ def built_site(tmp_path_factory):
     return site
 
 
-def _api_ids(site: pathlib.Path) -> set[str]:
-    ids = set()
+_ENTRY = re.compile(
+    r'<div class="doc doc-object doc-(?P<kind>\w+)">\s*<h\d id="(?P<id>keras_blocks(?:\.\w+)+)"'
+)
+
+
+def _api_entries(site: pathlib.Path) -> dict[str, set[str]]:
+    """`{id: kinds}` of every mkdocstrings entry in the built API pages."""
+    entries: dict[str, set[str]] = {}
     for html in (site / "api").rglob("*.html"):
-        ids.update(re.findall(r'id="(keras_blocks(?:\.\w+)+)"', html.read_text(encoding="utf-8")))
-    return ids
+        for match in _ENTRY.finditer(html.read_text(encoding="utf-8")):
+            entries.setdefault(match["id"], set()).add(match["kind"])
+    return entries
+
+
+def _kind(obj) -> str:
+    if inspect.ismodule(obj):
+        return "module"
+    return "class" if inspect.isclass(obj) else "function"
 
 
 def test_site_builds_strict(built_site):
@@ -185,18 +276,99 @@ def test_site_builds_strict(built_site):
 
 
 def test_every_public_name_is_in_the_api_reference(built_site):
-    ids = _api_ids(built_site)
-    documented = {i.rsplit(".", 1)[1] for i in ids}
-    missing = sorted(set(keras_blocks.__all__) - documented)
-    assert not missing, (
-        f"public names with no entry in docs/api/*.md (add '::: keras_blocks.NAME' to the "
-        f"area's page): {missing}"
+    # Each public name has its own entry, `keras_blocks.NAME` exactly, rendering the
+    # object itself: a module of the same name (`::: keras_blocks.fine_tune` once showed
+    # the module `models/fine_tune.py`, now `models/tuning.py`) or a same-named entry
+    # elsewhere does not count.
+    entries = _api_entries(built_site)
+    assert len(entries) >= 50, sorted(entries)  # the pattern still matches the HTML
+    problems = []
+    for name in keras_blocks.__all__:
+        expected = _kind(getattr(keras_blocks, name))
+        kinds = entries.get(f"keras_blocks.{name}")
+        if kinds is None:
+            problems.append(f"{name}: no entry (add '::: keras_blocks.{name}' to its page)")
+        elif kinds != {expected}:
+            problems.append(f"keras_blocks.{name} renders as {sorted(kinds)}, not a {expected}")
+    assert not problems, "\n".join(problems)
+
+
+# Base classes for subclassing, not layers to call (their docstrings say so).
+_BASE_CLASSES = {"AffineLayer", "AugmentationLayer", "GeometricLayer"}
+_LAYER_SECTIONS = ("Input shape", "Output shape", "Call arguments")
+
+
+def _public_layers() -> list[str]:
+    import keras
+
+    return [
+        name for name in keras_blocks.__all__
+        if inspect.isclass(getattr(keras_blocks, name))
+        and issubclass(getattr(keras_blocks, name), keras.layers.Layer)
+        and not issubclass(getattr(keras_blocks, name), keras.Model)
+        and name not in _BASE_CLASSES
+    ]
+
+
+def test_every_public_layer_documents_shapes_and_call_arguments():
+    # As keras.io's layer pages do: what goes in, what comes out, what `call` takes.
+    layers = _public_layers()
+    assert len(layers) >= 25, layers
+    missing = [
+        f"{name}: {section}"
+        for name in layers
+        for section in _LAYER_SECTIONS
+        if f"\n    {section}:\n" not in getattr(keras_blocks, name).__doc__
+    ]
+    assert not missing, f"layer docstrings without the section: {missing}"
+
+
+def test_layer_sections_render_as_sections(built_site):
+    # griffe turns the sections into titled blocks; check one page's HTML.
+    html = (built_site / "api" / "augment" / "index.html").read_text(encoding="utf-8")
+    for section in _LAYER_SECTIONS:
+        assert f"<summary>{section}</summary>" in html, section
+    start = html.index('id="keras_blocks.RandomFlip"')
+    entry = html[start:html.index('<div class="doc doc-object doc-', start)]
+    assert entry.count("<summary>") >= 4  # the three sections and the Example
+
+
+def test_entry_pattern_tells_a_module_from_a_function():
+    # The check above can fail: a module rendered under a function's name is caught.
+    html = (
+        '<div class="doc doc-object doc-module">\n\n<h2 id="keras_blocks.fine_tune" '
+        'class="doc doc-heading">'
     )
+    (match,) = _ENTRY.finditer(html)
+    assert (match["kind"], match["id"]) == ("module", "keras_blocks.fine_tune")
+    assert _kind(keras_blocks.fine_tune) == "function"
+    assert _kind(keras_blocks.ConvBlock) == "class"
+
+
+def test_api_index_page_is_up_to_date():
+    # docs/api/names.md lists every public name A-Z; a new name needs the page rewritten.
+    process = subprocess.run(
+        [sys.executable, str(DOCS / "scripts" / "api_index.py"), "--check"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert process.returncode == 0, (
+        f"run `python docs/scripts/api_index.py`:\n{process.stdout[-2000:]}{process.stderr[-2000:]}"
+    )
+    text = (DOCS / "api" / "names.md").read_text()
+    for name in keras_blocks.__all__:
+        assert f"`{name}`" in text, f"{name} is not on docs/api/names.md"
+
+
+def test_site_header_shows_the_package_version(built_site):
+    # Read from keras_blocks.__version__ by docs/scripts/hooks.py, not written twice.
+    home = (built_site / "index.html").read_text(encoding="utf-8")
+    assert f"keras_blocks {keras_blocks.__version__}" in home
+    assert re.search(r"<title>[^<]*keras_blocks " + re.escape(keras_blocks.__version__), home)
 
 
 def _resolves(dotted: str) -> bool:
     # Import the longest module prefix (a package may re-export a function under its
-    # submodule's name, as `keras_blocks.models.fine_tune`), then walk the attributes.
+    # submodule's name), then walk the attributes.
     parts = dotted.split(".")
     for split in range(len(parts), 0, -1):
         try:
@@ -336,23 +508,87 @@ def test_browser_home_page(browser, tmp_path):
     _assert_real_screenshot(shot)
 
 
-@pytest.mark.browser
-def test_browser_no_page_logs_a_javascript_error(browser, built_site):
+@pytest.fixture(scope="session")
+def devtools(browser):
     screenshot, base = browser
+    with screenshot.Browser() as chromium:
+        yield screenshot, base, chromium
+
+
+@pytest.mark.browser
+def test_browser_every_page_loads_offline_without_errors(devtools, built_site):
+    # Every page: no JavaScript error, no request leaving the machine (fonts, CDNs), no
+    # failed request, every image loaded (decoded, non-zero width), the theme rendered.
+    screenshot, base, chromium = devtools
     pages = screenshot.site_pages(built_site)
-    assert len(pages) >= 10, pages
-    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        results = pool.map(lambda p: screenshot.render(base + p), pages)
-        rendered = dict(zip(pages, results, strict=True))
-    errors = {page: result.errors for page, result in rendered.items() if result.errors}
-    assert not errors, f"JavaScript errors: {errors}"
-    for page, result in rendered.items():
-        assert "md-header" in result.dom, f"{page or '/'} did not render the theme"
+    assert len(pages) >= 20, pages
+    problems, images = [], 0
+    for page in pages:
+        visit = chromium.visit(base + page, settle=0.3)
+        loaded = chromium.evaluate(visit, screenshot.IMAGES_JS, await_promise=True)
+        has_theme = chromium.evaluate(visit, "!!document.querySelector('.md-header')")
+        chromium.close(visit)
+        images += len(loaded)
+        where = page or "/"
+        problems += [f"{where}: {e}" for e in visit.errors]
+        problems += [f"{where}: external request {u}" for u in visit.external]
+        problems += [f"{where}: failed {f}" for f in visit.failed]
+        problems += [f"{where}: image not loaded {src}" for src, width in loaded if not width]
+        if not has_theme:
+            problems.append(f"{where}: the theme did not render")
+    assert not problems, "\n".join(problems)
+    assert images >= 10, images  # the figures were there to check
+
+
+def _search(devtools, query):
+    screenshot, base, chromium = devtools
+    visit = chromium.visit(base + "?q=" + query, settle=0.2)
+    results = chromium.evaluate(visit, screenshot.SEARCH_JS, await_promise=True)
+    chromium.close(visit)
+    assert not visit.errors, visit.errors
+    return results
+
+
+@pytest.mark.browser
+def test_browser_search_ranks_the_api_entry_first(devtools):
+    results = _search(devtools, "ConvBlock")
+    # Material groups results by page: the API page first, and its first section the
+    # entry itself.
+    assert results, "no search results for ConvBlock"
+    sections = [(href, title) for href, title in results if "#" in href]
+    assert "/api/blocks/" in results[0][0], results[:3]
+    assert sections[0][0].endswith("#keras_blocks.ConvBlock"), sections[:3]
+    assert sections[0][1] == "keras_blocks.ConvBlock", sections[:3]
+
+
+@pytest.mark.browser
+def test_browser_search_finds_code_names(devtools):
+    results = _search(devtools, "sync_batch")
+    assert any("/guides/scaling-out/" in href for href, _ in results), results[:5]
+
+
+@pytest.mark.browser
+def test_browser_checks_can_fail(tmp_path):
+    # The detectors above pass only if they can fail: a page with an uncaught error, a
+    # broken image and an external request.
+    screenshot = _require_chromium()
+    (tmp_path / "index.html").write_text(
+        '<html><body><p>broken</p><img src="missing.png">'
+        '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Roboto">'
+        "<script>notAFunction();</script></body></html>"
+    )
+    with screenshot.serve(tmp_path) as base, screenshot.Browser() as chromium:
+        visit = chromium.visit(base, settle=0.3)
+        loaded = chromium.evaluate(visit, screenshot.IMAGES_JS, await_promise=True)
+    assert any("notAFunction" in error for error in visit.errors), visit.errors
+    assert visit.external == ["https://fonts.googleapis.com/css?family=Roboto"], visit.requests
+    assert any("missing.png" in f and "404" in f for f in visit.failed), visit.failed
+    assert [width for _, width in loaded] == [0]
 
 
 @pytest.mark.browser
 def test_js_error_detection_catches_an_uncaught_exception(tmp_path):
-    # The browser checks above pass only if the detector can fail: feed it a broken page.
+    # The screenshot script's detector (console messages of `render`) can fail too.
     screenshot = _require_chromium()
     (tmp_path / "index.html").write_text(
         "<html><body><p>broken</p><script>notAFunction();</script></body></html>"

@@ -6,7 +6,7 @@ Which names:
   defined in `keras_blocks.registry` that have a docstring. Each must have an
   `Example:` section with at least one fenced ```python block, or its test fails.
 - optional: other public functions and classes defined in public `keras_blocks`
-  modules (for example `keras_blocks.models.fine_tune.FineTuneHistory`), and public
+  modules (for example `keras_blocks.models.tuning.FineTuneHistory`), and public
   methods of the classes collected here, whenever their docstring has an `Example:`.
 
 How they run: the ```python blocks of one name's `Example:` section (from

@@ -14,8 +14,8 @@ from keras_blocks import (
     registry,
     unfreeze_top,
 )
-from keras_blocks.models.fine_tune import leaf_layers, trainable_units
 from keras_blocks.models.pretrained import BaseSpec, register_base
+from keras_blocks.models.tuning import leaf_layers, trainable_units
 from tests.layer_checks import to_numpy
 
 MOBILENET_FILE = "mobilenet_v2_1.0_no_top.weights.h5"

@@ -10,7 +10,10 @@ exits non-zero when a page logged a JavaScript error. The site is served over
 `http://127.0.0.1:<free port>` (search runs in a web worker, which `file://` blocks).
 
 Needs Debian's `chromium` (`apt-get install -y chromium`) or any Chromium/Chrome named
-by `$CHROMIUM`. `tests/test_docs.py` (marker `browser`) uses the functions below.
+by `$CHROMIUM`. `tests/test_docs.py` (marker `browser`) uses the functions below, and
+`Browser`, which drives Chromium over the DevTools protocol on a pipe to see every
+request a page makes (the site must work offline), whether its images loaded, and
+what the search box finds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import dataclasses
 import functools
 import html
 import http.server
+import json
 import os
 import pathlib
 import re
@@ -47,6 +51,30 @@ CHROMIUM_FLAGS = (
     "--enable-logging=stderr",
     "--v=0",
 )
+# For `Browser`: no name resolves but the local server's, so nothing can leave the machine
+# (a page's external request is still recorded, and then fails).
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+# JavaScript for `Browser.evaluate`: every image of the page, loaded eagerly.
+IMAGES_JS = """Promise.all([...document.images].map((image) => {
+  image.loading = "eager";
+  return image.decode().then(() => [image.currentSrc, image.naturalWidth],
+                             () => [image.currentSrc, 0]);
+}))"""
+# The results Material's search shows for the page's `?q=` query: [[href, title], ...].
+SEARCH_JS = """new Promise((resolve) => {
+  const start = Date.now();
+  (function poll() {
+    const links = [...document.querySelectorAll(
+      ".md-search-result__item > .md-search-result__link")];
+    if (links.length || Date.now() - start > 15000) {
+      resolve(links.map((a) => [a.getAttribute("href"),
+                                (a.querySelector("h1, h2") || a).textContent.trim()]));
+    } else {
+      setTimeout(poll, 100);
+    }
+  })();
+})"""
+
 # Chromium writes console messages to stderr as:
 #   [pid:tid:date:INFO:CONSOLE:12] "message", source: http://... (12)
 _CONSOLE = re.compile(r':CONSOLE(?:\(\d+\)|:\d+)\] "(?P<message>.*)", source: (?P<source>.*)$')
@@ -154,6 +182,203 @@ def _run(chromium: str, args: list[str], timeout: float) -> tuple[str, list[str]
         if match:
             console.append(f"{match['message']} ({match['source']})")
     return process.stdout, console
+
+
+class Browser:
+    """One headless Chromium driven over the DevTools protocol on a pipe (no extra package).
+
+    `--remote-debugging-pipe` makes Chromium read JSON commands, each ending in a NUL
+    byte, from file descriptor 3 and write answers and events to descriptor 4. Each
+    `visit` opens the page in a fresh tab and records what the page did: every
+    request's URL and status, failed loads, console errors and uncaught exceptions.
+
+        with Browser() as browser:
+            visit = browser.visit("http://127.0.0.1:8000/")
+            visit.requests, visit.errors, browser.evaluate(visit, "document.title")
+    """
+
+    def __init__(self, chromium: str | None = None, window=(1280, 1000), timeout: float = 60):
+        self.chromium = chromium or find_chromium()
+        if self.chromium is None:
+            raise FileNotFoundError(
+                "Chromium not found: install Debian's `chromium` or set $CHROMIUM"
+            )
+        self.window, self.timeout = window, timeout
+        self._next_id = 0
+        self._buffer = b""
+        self._events: list[dict] = []
+
+    def __enter__(self):
+        self._profile = tempfile.TemporaryDirectory(prefix="kb-chromium-")
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def wire_pipes():  # in the child: its fd 3 reads our commands, fd 4 answers
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        self._process = subprocess.Popen(
+            [self.chromium, *CHROMIUM_FLAGS, "--remote-debugging-pipe", OFFLINE,
+             f"--window-size={self.window[0]},{self.window[1]}",
+             f"--user-data-dir={self._profile.name}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=wire_pipes, close_fds=False,
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        return self
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(Exception):  # already gone
+            self.command("Browser.close")
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+        self._profile.cleanup()
+
+    # ------------------------------------------------------------------ protocol
+    def _read_message(self, deadline: float) -> dict:
+        import select
+        import time
+
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("Chromium did not answer in time")
+            ready, _, _ = select.select([self._from_chrome], [], [], left)
+            if ready:
+                chunk = os.read(self._from_chrome, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("Chromium closed the DevTools pipe")
+                self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def command(self, method: str, params: dict | None = None, session: str | None = None):
+        """Sends one command and returns its result (events that arrive meanwhile are kept)."""
+        import time
+
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            answer = self._read_message(deadline)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+            self._events.append(answer)
+
+    def _pump(self, seconds: float) -> None:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self._events.append(self._read_message(deadline))
+            except TimeoutError:
+                return
+
+    # ------------------------------------------------------------------ pages
+    def visit(self, url: str, settle: float = 1.0) -> Visit:
+        """Opens `url` in a new tab, waits for its load event (plus `settle` seconds)."""
+        import time
+
+        target = self.command("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.command(
+            "Target.attachToTarget", {"targetId": target, "flatten": True}
+        )["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.command(f"{domain}.enable", session=session)
+        self._events = []
+        self.command("Page.navigate", {"url": url}, session=session)
+        deadline = time.monotonic() + self.timeout
+        while not any(e.get("method") == "Page.loadEventFired" and
+                      e.get("sessionId") == session for e in self._events):
+            self._events.append(self._read_message(deadline))
+        self._pump(settle)
+        return Visit(url, target, session, self._events_of(session))
+
+    def _events_of(self, session: str) -> list[dict]:
+        mine = [e for e in self._events if e.get("sessionId") == session]
+        self._events = [e for e in self._events if e.get("sessionId") != session]
+        return mine
+
+    def evaluate(self, visit: Visit, expression: str, *, await_promise: bool = False):
+        """The JSON value of a JavaScript expression in the visited page."""
+        result = self.command(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": await_promise},
+            session=visit.session,
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}...: {result['exceptionDetails']}")
+        visit.events += self._events_of(visit.session)
+        return result["result"].get("value")
+
+    def close(self, visit: Visit) -> None:
+        self.command("Target.closeTarget", {"targetId": visit.target})
+
+
+@dataclasses.dataclass
+class Visit:
+    """What one page did while it loaded: requests, failures, errors."""
+
+    url: str
+    target: str
+    session: str
+    events: list[dict]
+
+    @property
+    def external(self) -> list[str]:
+        """Requests that would leave the machine (not the local server, not `data:`)."""
+        return [u for u in self.requests
+                if not u.startswith(("http://127.0.0.1", "data:", "blob:", "about:"))]
+
+    @property
+    def requests(self) -> list[str]:
+        """Every URL the page requested (documents, styles, scripts, images, workers)."""
+        return [e["params"]["request"]["url"] for e in self.events
+                if e.get("method") == "Network.requestWillBeSent"]
+
+    @property
+    def failed(self) -> list[str]:
+        """Requests that failed or answered with an HTTP error status."""
+        urls = {e["params"]["requestId"]: e["params"]["request"]["url"] for e in self.events
+                if e.get("method") == "Network.requestWillBeSent"}
+        failed = []
+        for event in self.events:
+            params = event.get("params", {})
+            if event.get("method") == "Network.loadingFailed":
+                failed.append(f"{urls.get(params['requestId'], '?')}: {params['errorText']}")
+            elif event.get("method") == "Network.responseReceived" and \
+                    params["response"]["status"] >= 400:
+                failed.append(f"{params['response']['url']}: HTTP {params['response']['status']}")
+        return failed
+
+    @property
+    def errors(self) -> list[str]:
+        """Uncaught exceptions, `console.error` calls and error-level log entries."""
+        errors = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                details = params["exceptionDetails"]
+                text = details.get("exception", {}).get("description") or details.get("text")
+                errors.append(f"uncaught: {text}")
+            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+                errors.append("console.error: " + " ".join(
+                    str(a.get("value", a.get("description", ""))) for a in params["args"]))
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                errors.append(f"log: {params['entry']['text']} ({params['entry'].get('url', '')})")
+        return errors
 
 
 def build_site(site_dir: pathlib.Path) -> None:

@@ -31,6 +31,24 @@ class CutMix(MixingLayer):
         seed: int or `None`.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        `(images, labels)` or a dict with `"images"` and `"labels"`: images
+        `(batch, height, width, channels)`, channels last; labels integer class ids
+        `(batch,)` or `(batch, 1)` (with `num_classes`), or float labels: binary
+        `(batch,)`/`(batch, 1)` or one-hot rows `(batch, num_classes)`.
+
+    Output shape:
+        The same structure: images of the input's shape in the layer's compute dtype,
+        labels as float32: one-hot rows `(batch, num_classes)` for integer class ids
+        (with `num_classes=1`, the 0/1 labels as floats), float labels in their shape.
+
+    Call arguments:
+        - `inputs`: `(images, labels)` or `{"images": ..., "labels": ...}` (a batch;
+          one image alone is refused: mixing needs a batch).
+        - `training`: mix when true (the default when the layer is called directly);
+          with `False` the images pass through unchanged and the labels are
+          converted as above, not mixed.
+
     Raises:
         ValueError: called without labels, or on integer labels without `num_classes`;
             labels that are not numbers, a scalar, or not one per image; integer labels

@@ -52,6 +52,20 @@ class KerasCVLayer(AugmentationLayer):
             the common layer signature.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        A batch `(batch, height, width, channels)` or one image `(height, width,
+        channels)`, channels last, of any real dtype (`uint8` pixels are fine).
+
+    Output shape:
+        What the wrapped keras-cv layer gives (most keep the input's shape), in the
+        layer's compute dtype.
+
+    Call arguments:
+        - `inputs`: the images; or `(images, labels)`, or a dict with `"images"` and
+          `"labels"`; the output has the same structure.
+        - `training`: augment when true (the default when the layer is called
+          directly); with `False` the inputs pass through unchanged.
+
     Raises:
         ImportError: keras-cv is not installed.
         ValueError: unknown class name, or a label-mixing layer called without labels.

@@ -58,6 +58,22 @@ class Pipeline(AugmentationLayer):
             `seed + i` (i = position), so a preset is reproducible from one number.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        A batch `(batch, height, width, channels)` or one image `(height, width,
+        channels)`, channels last, of any real dtype (`uint8` pixels are fine).
+
+    Output shape:
+        The input's shape, unless a layer in it changes the size (such as
+        `RandomResizedCrop`); in the compute dtype (float32 by default).
+
+    Call arguments:
+        - `inputs`: the images; or `(images, labels)`, or a dict with `"images"` and
+          `"labels"` (needed when the pipeline holds `MixUp` or `CutMix`); the output
+          has the same structure.
+        - `training`: augment when true (the default when the layer is called
+          directly); with `False` (`model.predict`, `model.evaluate`) each layer
+          does what it does at inference (most pass the images through).
+
     Example:
         ```python
         import numpy as np

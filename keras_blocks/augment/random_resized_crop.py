@@ -43,6 +43,22 @@ class RandomResizedCrop(affine.GeometricLayer):
         seed: int or `None`.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        A batch `(batch, height, width, channels)` or one image `(height, width,
+        channels)`, channels last, of any real dtype (`uint8` pixels are fine).
+
+    Output shape:
+        `(batch, height, width, channels)` with this layer's `height` and `width`
+        (one image: `(height, width, channels)`), in the layer's compute dtype.
+
+    Call arguments:
+        - `inputs`: the images; or `(images, labels)`, or a dict with `"images"` and
+          `"labels"`: the labels pass through unchanged, and the output has the same
+          structure.
+        - `training`: crop at random when true (the default when the layer is called
+          directly); with `False` (`model.predict`, `model.evaluate`) the central
+          crop of the target aspect ratio is resized to `(height, width)`.
+
     Example:
         ```python
         import numpy as np

@@ -23,6 +23,21 @@ class RandomTranslation(affine.GeometricLayer):
         seed: int or `None`.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        A batch `(batch, height, width, channels)` or one image `(height, width,
+        channels)`, channels last, of any real dtype (`uint8` pixels are fine).
+
+    Output shape:
+        The input's shape, in the layer's compute dtype (float32 by default).
+
+    Call arguments:
+        - `inputs`: the images; or `(images, labels)`, or a dict with `"images"` and
+          `"labels"`: the labels pass through unchanged, and the output has the same
+          structure.
+        - `training`: augment when true (the default when the layer is called
+          directly); `model.predict` and `model.evaluate` pass `False`, and the
+          images pass through unchanged.
+
     Example:
         ```python
         import numpy as np

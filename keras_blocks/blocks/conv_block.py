@@ -58,6 +58,21 @@ class ConvBlock(Block):
         bias_regularizer: regularizer of the convolution biases.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        `(batch, new_height, new_width, filters)`: the size shrinks by `strides`, by
+        the kernel with `padding="valid"`, and by the pooling when `pool` is set
+        (`compute_output_shape` gives it exactly).
+
+    Call arguments:
+        - `inputs`: the images or feature map.
+        - `training`: whether batch normalization (and dropout, stochastic depth)
+          run in training mode; Keras sets it (`fit`: true, `predict`/`evaluate`:
+          false).
+
     Example:
         ```python
         import numpy as np

@@ -48,6 +48,19 @@ class ConvNeXtBlock(Block):
         bias_regularizer: regularizer of the biases.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        The input's shape (a residual block).
+
+    Call arguments:
+        - `inputs`: the feature map.
+        - `training`: whether batch normalization (and dropout, stochastic depth)
+          run in training mode; Keras sets it (`fit`: true, `predict`/`evaluate`:
+          false).
+
     Raises:
         ValueError: at construction for a bad argument; at build for an input that is
             not rank 4 or whose channels differ from `filters`.

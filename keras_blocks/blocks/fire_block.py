@@ -33,6 +33,20 @@ class FireBlock(Block):
         bias_regularizer: regularizer of the convolution biases.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        `(batch, height, width, expand[0] + expand[1])`: the two expand branches,
+        concatenated.
+
+    Call arguments:
+        - `inputs`: the feature map.
+        - `training`: whether batch normalization (and dropout, stochastic depth)
+          run in training mode; Keras sets it (`fit`: true, `predict`/`evaluate`:
+          false).
+
     Example:
         ```python
         import numpy as np

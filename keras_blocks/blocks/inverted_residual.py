@@ -97,6 +97,19 @@ class InvertedResidual(Block):
         bias_regularizer: regularizer of the biases.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        `(batch, ceil(height / strides), ceil(width / strides), filters)`.
+
+    Call arguments:
+        - `inputs`: the feature map.
+        - `training`: whether batch normalization (and dropout, stochastic depth)
+          run in training mode; Keras sets it (`fit`: true, `predict`/`evaluate`:
+          false).
+
     Example:
         ```python
         import numpy as np

@@ -40,6 +40,18 @@ class PatchWhitening(Block):
         padding: `"valid"` (default; the output is `patch_size - 1` smaller) or `"same"`.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        `(batch, height - patch_size + 1, width - patch_size + 1, 2 * patch_size**2 *
+        channels)` with `padding="valid"`; the input's height and width with
+        `padding="same"`.
+
+    Call arguments:
+        - `inputs`: the images (a fixed filter bank: no `training` argument).
+
     Example:
         ```python
         import numpy as np

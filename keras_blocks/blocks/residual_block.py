@@ -71,6 +71,21 @@ class ResidualBlock(Block):
             (SENet uses 1/16).
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        `(batch, ceil(height / strides), ceil(width / strides), channels_out)`, with
+        `channels_out = filters * expansion` (the bottleneck's expansion; `filters`
+        for the basic variant).
+
+    Call arguments:
+        - `inputs`: the feature map.
+        - `training`: whether batch normalization (and dropout, stochastic depth)
+          run in training mode; Keras sets it (`fit`: true, `predict`/`evaluate`:
+          false).
+
     Raises:
         ValueError: at construction for a bad argument; at build for an input that is
             not rank 4 or has no known channel count.

@@ -44,6 +44,18 @@ class SqueezeExcite(Block):
         bias_regularizer: regularizer of both biases.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        `(batch, height, width, channels)`, channels last; integer images are cast
+        to float.
+
+    Output shape:
+        The input's shape: each channel rescaled by its gate.
+
+    Call arguments:
+        - `inputs`: the feature map.
+        - `training`: accepted for a uniform interface; the block computes the same
+          in training and inference.
+
     Example:
         ```python
         import numpy as np

@@ -24,6 +24,18 @@ class StochasticDepth(keras.layers.Layer):
             built with the same seed drop the same samples on the same calls.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        Any shape whose first axis is the batch: a residual branch's output.
+
+    Output shape:
+        The input's shape.
+
+    Call arguments:
+        - `inputs`: the branch output.
+        - `training`: when true, each sample's branch is dropped with probability
+          `rate` and the kept ones are scaled by `1 / (1 - rate)`; when false (the
+          default, and in `predict`/`evaluate`) the inputs pass through unchanged.
+
     Example:
         ```python
         import numpy as np

@@ -213,6 +213,7 @@ def trace_pipeline(
     steps: int = 8,
     train_step: Callable | float = 0.01,
     interpolation: str = "bilinear",
+    epochs: int = 1,
 ):
     """Records when each stage of each step runs: the data for the course's timeline.
 
@@ -220,6 +221,13 @@ def trace_pipeline(
     timed inside the tf.data graph with `tf.timestamp()`, per image; the train step
     is timed in Python around `train_step`. Draw the result with
     `keras_blocks.viz.plot_timeline`.
+
+    Each variant is one change away from `"naive"`, and only that change is on:
+    tf.data's automatic optimizations (the prefetch it injects, map fusion and
+    parallelization) are off in every variant, and `"naive"` also turns autotuning
+    off. With `epochs=2`, `"cache"` shows its point: the second epoch's steps have no
+    read or map bars (the images come from the cache; only stages that ran during an
+    epoch are recorded).
 
     Args:
         directory: a directory with one subfolder per class.
@@ -231,6 +239,8 @@ def trace_pipeline(
         train_step: seconds a simulated train step sleeps, or a callable run on each
             `(images, labels)` batch (for example a compiled model's `train_on_batch`).
         interpolation: resize method.
+        epochs: how many times to go over the same `steps` batches (int >= 1); the
+            steps of epoch `e` are numbered from `e * steps`.
 
     Returns:
         A dict with `variant` and `events`: a list of `(stage, step, start, end)`
@@ -252,6 +262,7 @@ def trace_pipeline(
     image_size = check.int_tuple("trace_pipeline", "image_size", image_size, 2)
     batch_size = check.positive_int("trace_pipeline", "batch_size", batch_size)
     steps = check.positive_int("trace_pipeline", "steps", steps)
+    epochs = check.positive_int("trace_pipeline", "epochs", epochs)
     check.one_of("trace_pipeline", "variant", variant, _TRACEABLE)
     if not callable(train_step):
         seconds = check.non_negative("trace_pipeline", "train_step", train_step)
@@ -298,20 +309,32 @@ def trace_pipeline(
         ds = ds.cache()
     if variant != "naive":
         ds = ds.prefetch(AUTOTUNE)
+    options = tf.data.Options()  # only the variant's own change, nothing tf.data adds
+    options.experimental_optimization.apply_default_optimizations = False
+    options.experimental_optimization.inject_prefetch = False
+    if variant == "naive":
+        options.autotune.enabled = False
+    ds = ds.with_options(options)
 
     events = []
-    iterator = iter(ds)
-    for step in range(steps):
-        try:
-            images, read_times, map_times = next(iterator)
-        except StopIteration:
-            break
-        for stage, stamps in (("read", read_times.numpy()), ("map", map_times.numpy())):
-            for start, end in stamps:
-                events.append((stage, step, float(start), float(end)))
-        start = time.time()
-        train_step(images, None)
-        events.append(("train", step, start, time.time()))
+    for epoch in range(epochs):
+        epoch_start = time.time()
+        iterator = iter(ds)
+        for index in range(steps):
+            try:
+                images, read_times, map_times = next(iterator)
+            except StopIteration:
+                break
+            step = epoch * steps + index
+            for stage, stamps in (("read", read_times.numpy()), ("map", map_times.numpy())):
+                for start, end in stamps:
+                    if start >= epoch_start:  # not replayed from a cache
+                        events.append((stage, step, float(start), float(end)))
+            start = time.time()
+            train_step(images, None)
+            events.append(("train", step, start, time.time()))
+        for _ in iterator:  # finish the epoch, so that a cache is complete
+            pass
     origin = min((e[2] for e in events), default=0.0)  # the first read of the trace
     events = [(stage, step, a - origin, b - origin) for stage, step, a, b in events]
     return {"variant": variant, "events": events}

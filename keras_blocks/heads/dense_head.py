@@ -45,6 +45,19 @@ class DenseHead(ComposedLayer):
         bias_regularizer: regularizer of the Dense biases.
         **kwargs: standard layer arguments (`name`, `dtype`, `trainable`).
 
+    Input shape:
+        A feature map `(batch, height, width, channels)`, or pooled features
+        `(batch, features)` with `pooling=None`.
+
+    Output shape:
+        `(batch, num_classes)`, float32 (also under mixed precision): probabilities,
+        or logits with `output_activation=None`.
+
+    Call arguments:
+        - `inputs`: the feature map (or features).
+        - `training`: whether dropout and batch normalization run in training mode;
+          Keras sets it in `fit` (true) and `predict`/`evaluate` (false).
+
     Raises:
         ValueError: invalid arguments (at construction); at build time, `pooling=None`
             on an unpooled rank-4 input, or a pooling on a rank that it cannot pool.

@@ -5,14 +5,14 @@ from keras_blocks.models.conv_net import build_conv_net, course_conv_net, make_b
 from keras_blocks.models.convnext import convnext_tiny_base
 from keras_blocks.models.efficientnet import efficientnet_b0_base
 from keras_blocks.models.efficientnet_v2 import efficientnet_v2_b0_base
-from keras_blocks.models.fine_tune import find_base, fine_tune, unfreeze_top
 from keras_blocks.models.inference_mode import InferenceMode
 from keras_blocks.models.mobilenet_v2 import mobilenet_v2_base
 from keras_blocks.models.mobilenet_v3 import mobilenet_v3_small_base
 from keras_blocks.models.preprocessing import ImagePreprocessing
-from keras_blocks.models.pretrained import pretrained_base
+from keras_blocks.models.pretrained import BaseSpec, pretrained_base, register_base
 from keras_blocks.models.resnet50 import resnet50_base
 from keras_blocks.models.squeezenet import squeezenet_base
+from keras_blocks.models.tuning import find_base, fine_tune, set_trainable, unfreeze_top
 from keras_blocks.models.vgg16 import vgg16_base
 from keras_blocks.models.zoo import create, create_model, list_models
 
@@ -20,6 +20,7 @@ from keras_blocks.models.zoo import create, create_model, list_models
 # long name is re-exported at the top level (next to `keras_blocks.registry.create`).
 
 __all__: list[str] = [
+    "BaseSpec",
     "Classifier",
     "ImagePreprocessing",
     "InferenceMode",
@@ -38,7 +39,9 @@ __all__: list[str] = [
     "mobilenet_v2_base",
     "mobilenet_v3_small_base",
     "pretrained_base",
+    "register_base",
     "resnet50_base",
+    "set_trainable",
     "squeezenet_base",
     "unfreeze_top",
     "vgg16_base",

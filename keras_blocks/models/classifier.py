@@ -226,7 +226,7 @@ class Classifier(keras.Model):
     def unfreeze_top(self, count=None, unit="layers", freeze_batchnorm=True):
         """Unfreezes the top `count` layers or blocks of `.base`; see
         [`unfreeze_top`][keras_blocks.unfreeze_top]."""
-        from keras_blocks.models.fine_tune import unfreeze_top
+        from keras_blocks.models.tuning import unfreeze_top
 
         return unfreeze_top(self, count, unit=unit, base=self.base,
                             freeze_batchnorm=freeze_batchnorm)
@@ -234,7 +234,7 @@ class Classifier(keras.Model):
     def fine_tune(self, train_data, validation_data=None, **kwargs):
         """Trains the head, then the top of `.base`; see
         [`fine_tune`][keras_blocks.fine_tune] for every argument."""
-        from keras_blocks.models.fine_tune import fine_tune
+        from keras_blocks.models.tuning import fine_tune
 
         kwargs.setdefault("base", self.base)
         return fine_tune(self, train_data, validation_data, **kwargs)

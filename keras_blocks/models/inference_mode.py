@@ -27,6 +27,16 @@ class InferenceMode(keras.layers.Layer):
         **kwargs: standard layer arguments (`name`, `dtype`); the dtype policy defaults
             to the wrapped layer's.
 
+    Input shape:
+        What the wrapped layer takes.
+
+    Output shape:
+        What the wrapped layer returns (its `compute_output_shape`).
+
+    Call arguments:
+        - `inputs`: the wrapped layer's inputs. There is no `training` argument: the
+          wrapped layer always runs with `training=False`.
+
     Example:
         ```python
         import keras

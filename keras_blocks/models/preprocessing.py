@@ -37,6 +37,16 @@ class ImagePreprocessing(keras.layers.Layer):
         mode: `"tf"`, `"torch"`, `"caffe"` or `"none"`.
         **kwargs: standard layer arguments (`name`, `dtype`).
 
+    Input shape:
+        `(batch, height, width, 3)` (or one image), raw pixels in [0, 255], any real
+        dtype.
+
+    Output shape:
+        The input's shape, in the layer's compute dtype, scaled as `mode` says.
+
+    Call arguments:
+        - `inputs`: the images (no `training` argument: the same at every call).
+
     Example:
         ```python
         import numpy as np

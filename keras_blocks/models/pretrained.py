@@ -134,7 +134,7 @@ def register_base(spec: BaseSpec, *, overwrite: bool = False) -> BaseSpec:
     """Registers a pretrained base under `spec.name` in the "base" registry.
 
     Args:
-        spec: the [`BaseSpec`][keras_blocks.models.pretrained.BaseSpec].
+        spec: the [`BaseSpec`][keras_blocks.BaseSpec].
         overwrite: replace an existing base of the same name.
 
     Returns:

@@ -1,6 +1,6 @@
 """The model zoo: every registered family by name, whole or as a feature pyramid.
 
-A family is a [`BaseSpec`][keras_blocks.models.pretrained.BaseSpec] in the "base"
+A family is a [`BaseSpec`][keras_blocks.BaseSpec] in the "base"
 registry (the same entries [`pretrained_base`][keras_blocks.pretrained_base] builds), so
 a plugin adds one with `register_base(BaseSpec(...))` and it shows up here.
 """

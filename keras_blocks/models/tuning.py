@@ -87,7 +87,7 @@ def leaf_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
     Example:
         ```python
         from keras_blocks import pretrained_base
-        from keras_blocks.models.fine_tune import leaf_layers
+        from keras_blocks.models.tuning import leaf_layers
 
         base = pretrained_base("mobilenet_v2", weights=None, input_shape=(32, 32, 3))
         leaf_layers(base)[-1].name  # 'out_relu'
@@ -133,7 +133,7 @@ def trainable_units(base, unit="layers", freeze_batchnorm=True):
     Example:
         ```python
         from keras_blocks import pretrained_base
-        from keras_blocks.models.fine_tune import trainable_units
+        from keras_blocks.models.tuning import trainable_units
 
         base = pretrained_base("mobilenet_v2", weights=None, input_shape=(32, 32, 3))
         [name for name, _ in trainable_units(base, "blocks")][-2:]  # ['block_16', 'Conv']
@@ -177,7 +177,7 @@ def unfreeze_top(model, count=None, unit="layers", base=None, freeze_batchnorm=T
         model: a classifier holding the base, or the base itself.
         count: how many units from the top to unfreeze (int >= 0), or `None` for all.
             Units are counted as described in
-            [`trainable_units`][keras_blocks.models.fine_tune.trainable_units]: only
+            [`trainable_units`][keras_blocks.models.tuning.trainable_units]: only
             layers whose weights will train count.
         unit: `"layers"` or `"blocks"`.
         base: the base inside `model`; default: found with
@@ -237,7 +237,7 @@ def set_trainable(layer, value: bool) -> None:
     Example:
         ```python
         from keras_blocks import pretrained_base
-        from keras_blocks.models.fine_tune import set_trainable
+        from keras_blocks.models.tuning import set_trainable
 
         base = pretrained_base("mobilenet_v2", weights=None, input_shape=(32, 32, 3))
         set_trainable(base, True)  # every layer of the base trainable again
@@ -346,7 +346,7 @@ def fine_tune(
         **fit_kwargs: more `fit` arguments (`y`, `batch_size`, `class_weight`, ...).
 
     Returns:
-        A [`FineTuneHistory`][keras_blocks.models.fine_tune.FineTuneHistory]
+        A [`FineTuneHistory`][keras_blocks.models.tuning.FineTuneHistory]
         `(head, fine_tune)`.
 
     Raises:
