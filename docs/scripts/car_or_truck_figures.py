@@ -6,6 +6,9 @@ A run of `python -m examples.car_or_truck train` leaves `history.json` and
 
 - docs/images/car-or-truck-learning-curves.png (loss and accuracy per epoch),
 - docs/images/car-or-truck-confusion-matrix.png (the last epoch's validation counts),
+- docs/images/fine-tuning-curves.png (a small transfer run, `docs/runs/transfer-small-64px`:
+  `train --model transfer --head-epochs 2 --epochs 4 --seed 0`, MobileNetV2 ImageNet
+  weights at 64x64; the dashed line is where fine-tuning starts),
 
 so the page shows exactly what the run measured. To refresh after a new run:
 
@@ -21,6 +24,7 @@ import sys
 
 DOCS = pathlib.Path(__file__).resolve().parents[1]
 RUN = DOCS / "runs" / "custom-full-31415"
+TRANSFER_RUN = DOCS / "runs" / "transfer-small-64px"
 
 
 def main(run=RUN, images=DOCS / "images") -> list[pathlib.Path]:
@@ -48,7 +52,12 @@ def main(run=RUN, images=DOCS / "images") -> list[pathlib.Path]:
                           title=f"last epoch: accuracy {metrics['accuracy']:.4f} on "
                                 f"{metrics['images']:,} validation photos",
                           path=confusion)
-    return [curves, confusion]
+    transfer = json.loads((TRANSFER_RUN / "history.json").read_text())
+    fine_tuning = images / "fine-tuning-curves.png"
+    plot_learning_curves(transfer, phase_starts=transfer.get("phase_starts", ()),
+                         title="MobileNetV2 (ImageNet), 64x64: head, then fine-tuning",
+                         path=fine_tuning)
+    return [curves, confusion, fine_tuning]
 
 
 if __name__ == "__main__":
