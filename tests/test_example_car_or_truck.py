@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-import keras_blocks  # noqa: F401  (registers the layers for safe loading)
+import keras_blocks
 from examples.car_or_truck import cli, data, training
 from keras_blocks import make_synthetic_car_truck
 from tests.figures import assert_figure
@@ -283,3 +283,48 @@ def test_help_explains_every_option():
         "--mixed-precision",
     ):
         assert option in result.stdout
+
+
+def test_reported_tta_accuracy_is_predict_tta_of_the_saved_model(trained_custom, tiny_data):
+    from keras_blocks import predict_tta
+
+    model = keras.saving.load_model(trained_custom / "model.keras", safe_mode=True)
+    metrics = json.loads((trained_custom / "metrics.json").read_text())
+    images, labels = data.arrays(data.pipelines(tiny_data, 32, 8, 0)[1])
+    for key, views in (("flip_tta_accuracy", {"flip": True}),
+                       ("tta_accuracy", {"flip": True, "shift": 1})):
+        averaged = predict_tta(model, images, **views).reshape(-1)
+        assert metrics[key] == pytest.approx(np.mean((averaged > 0.5) == labels)), key
+
+
+def test_weight_ema_recipe_keeps_the_average(tiny_data, tmp_path, monkeypatch):
+    """With `ema_decay`, model.keras holds the WeightEMA average (not the last step's
+    weights that ModelCheckpoint wrote) and the last validation saw that average."""
+    import dataclasses
+
+    from examples.car_or_truck.recipes import PRESETS
+
+    made = []
+
+    class Recorded(keras_blocks.WeightEMA):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(keras_blocks, "WeightEMA", Recorded)
+    monkeypatch.setitem(PRESETS["quick"], "custom",
+                        dataclasses.replace(PRESETS["quick"]["custom"], ema_decay=0.5))
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data-dir", str(tiny_data), "--epochs", "2",
+                     "--batch-size", "8", "--output-dir", str(out), "--seed", "1"]) == 0
+    (ema,) = made
+    assert ema.decay == 0.5 and ema.steps == 6  # 2 epochs of 3 batches of 8
+    model = keras.saving.load_model(out / "custom" / "model.keras", safe_mode=True)
+    saved = [np.asarray(w) for w in model.weights]
+    assert len(saved) == len(ema.average)
+    for kept, average in zip(saved, ema.average, strict=True):
+        np.testing.assert_array_equal(kept, average)
+    metrics = json.loads((out / "custom" / "metrics.json").read_text())
+    history = json.loads((out / "custom" / "history.json").read_text())
+    assert metrics["settings"]["ema_decay"] == 0.5
+    assert metrics["accuracy"] == pytest.approx(history["val_accuracy"][-1])

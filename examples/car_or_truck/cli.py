@@ -89,7 +89,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def command_train(args):
-    import keras
 
     import keras_blocks  # noqa: F401  (registers the layers for loading)
     from keras_blocks import make_synthetic_car_truck
@@ -125,9 +124,6 @@ def command_train(args):
         with INTERRUPTS.deferred():
             staging = pathlib.Path(
                 tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-        if args.mixed_precision:
-            keras.mixed_precision.set_global_policy(args.mixed_precision)
-            log(f"mixed precision: {args.mixed_precision}")
         if synthetic:
             n = SYNTHETIC_IMAGES_PER_CLASS[args.preset]
             why = ("--synthetic given" if args.synthetic else
@@ -174,7 +170,8 @@ def command_train(args):
                 shutil.rmtree(staging, ignore_errors=True)
     for name, metrics in summary.items():
         log(f"{name}: validation accuracy {metrics['accuracy']:.4f} (last epoch, "
-            f"{metrics['epochs']}), {metrics['train_seconds']:.0f}s of training -> "
+            f"{metrics['epochs']}; {metrics['tta_accuracy']:.4f} with test-time "
+            f"augmentation), {metrics['train_seconds']:.0f}s of training -> "
             f"{output_dir / name}")
     return 0
 
@@ -314,9 +311,12 @@ def build_parser():
     train.add_argument("--output-dir", type=pathlib.Path,
                        default=pathlib.Path("runs/car_or_truck"),
                        help="where <model>/ folders go (default: runs/car_or_truck)")
-    train.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
+    train.add_argument("--mixed-precision",
+                       choices=("float32", "mixed_float16", "mixed_bfloat16", "auto"),
                        default=None, help="train under this Keras dtype policy (float16 on "
-                       "GPUs; bfloat16 on recent CPUs and TPUs); default: float32")
+                       "GPUs; bfloat16 on CPUs with bfloat16 instructions and TPUs; auto: "
+                       "keras_blocks.fast_precision picks); default: the preset's "
+                       "(auto for the full custom recipe, float32 otherwise)")
     train.add_argument("--verbose", action="store_true",
                        help="Keras progress bars per step (default: one line per epoch)")
     add_on_error(train)

@@ -100,15 +100,17 @@ def arrays(dataset, limit=None):
     return (images[:limit], labels[:limit]) if limit else (images, labels)
 
 
-def augmentation(seed):
+def augmentation(seed, erasing=0.0):
     """The augmentation inside the model: horizontal flips and shifts up to 1/8 of the
-    side, fused into one resampling pass (active in training only)."""
+    side, fused into one resampling pass (active in training only); with `erasing > 0`,
+    then a random rectangle blanked out in that fraction of the images."""
     from keras_blocks import augment
 
-    return augment.Pipeline(
-        [augment.RandomFlip("horizontal"),
-         augment.RandomTranslation(0.125, 0.125, fill_mode="reflect")],
-        seed=seed, name="augmentation")
+    layers = [augment.RandomFlip("horizontal"),
+              augment.RandomTranslation(0.125, 0.125, fill_mode="reflect")]
+    if erasing:
+        layers.append(augment.RandomErasing(probability=erasing, scale=(0.02, 0.25)))
+    return augment.Pipeline(layers, seed=seed, name="augmentation")
 
 
 def image_files(paths):
