@@ -106,6 +106,19 @@ def resolve_weights(owner: str, weights, download=None) -> str | None:
     return path
 
 
+def open_weights(owner: str, weights, download=None):
+    """`resolve_weights`, then `read_h5_weights`: what every zoo builder opens with.
+
+    Reading the file before building the network checks it before any time is spent.
+
+    Returns:
+        `(path, stored)`: the local path and `{layer name: arrays}`, or `(None, None)`
+        for random weights.
+    """
+    path = resolve_weights(owner, weights, download)
+    return path, (None if path is None else read_h5_weights(path, owner))
+
+
 def read_h5_weights(path: str, owner: str = "keras_blocks") -> dict[str, list[np.ndarray]]:
     """Reads every layer's arrays from a Keras 2 `.h5` or Keras 3 `.weights.h5` file.
 

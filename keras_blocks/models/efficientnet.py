@@ -111,8 +111,7 @@ def efficientnet_b0_base(input_shape, weights=None, name="efficientnet_b0_base")
         ```
     """
     shape = _checks.input_shape(_OWNER, input_shape)
-    path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
+    path, stored = _pretrained.open_weights(_OWNER, weights, _imagenet_file)
 
     inputs = keras.Input(shape=shape, name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(inputs)

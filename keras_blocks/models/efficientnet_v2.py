@@ -90,8 +90,7 @@ def efficientnet_v2_b0_base(input_shape, weights=None, name="efficientnet_v2_b0_
         ```
     """
     shape = _checks.input_shape(_OWNER, input_shape, channels=3)
-    path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
+    path, stored = _pretrained.open_weights(_OWNER, weights, _imagenet_file)
 
     inputs = keras.Input(shape=shape, name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(inputs)

@@ -96,9 +96,7 @@ def mobilenet_v2_base(input_shape, weights=None, alpha=1.0, name="mobilenet_v2_b
     shape = _checks.input_shape(_OWNER, input_shape)
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha > 0:
         raise ValueError(f"{_OWNER}: `alpha` must be a number > 0; got {alpha!r}.")
-    path = _pretrained.resolve_weights(_OWNER, weights, lambda: _imagenet_file(alpha, shape))
-    # Read (and so check) the file before spending time on building the network.
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
+    path, stored = _pretrained.open_weights(_OWNER, weights, lambda: _imagenet_file(alpha, shape))
 
     inputs = keras.Input(shape=shape, name="image")
     stem = ConvBlock(

@@ -93,8 +93,7 @@ def mobilenet_v3_small_base(input_shape, weights=None, name="mobilenet_v3_small_
         ```
     """
     shape = _checks.input_shape(_OWNER, input_shape)
-    path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
+    path, stored = _pretrained.open_weights(_OWNER, weights, _imagenet_file)
 
     inputs = keras.Input(shape=shape, name="image")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(inputs)

@@ -96,8 +96,7 @@ def resnet50_base(input_shape, weights=None, name="resnet50_base", block_options
     options = _block_options(block_options)
     if not isinstance(strict, bool):
         raise ValueError(f"{_OWNER}: `strict` must be True or False; got {strict!r}.")
-    path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
+    path, stored = _pretrained.open_weights(_OWNER, weights, _imagenet_file)
 
     inputs = keras.Input(shape=shape, name="image")
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(inputs)

@@ -78,7 +78,7 @@ def squeezenet_base(input_shape, weights=None, name="squeezenet_base"):
                 f"{_OWNER}: `input_shape` {input_shape!r} is too small: SqueezeNet's "
                 "convolution and three 3x3/2 poolings need at least 31 pixels per side."
             )
-    path = _pretrained.resolve_weights(
+    path, stored = _pretrained.open_weights(
         _OWNER,
         weights,
         lambda: keras.utils.get_file(
@@ -87,8 +87,6 @@ def squeezenet_base(input_shape, weights=None, name="squeezenet_base"):
             cache_subdir="models",
         ),
     )
-    # Read (and so check) the file before spending time on building the network.
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
 
     inputs = keras.Input(shape=shape, name="image")
     stem = ConvBlock(64, kernel_size=3, strides=2, padding="valid", activation="relu",

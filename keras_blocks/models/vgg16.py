@@ -66,8 +66,7 @@ def vgg16_base(input_shape, weights=None, name="vgg16_base"):
         ```
     """
     shape = _checks.input_shape(_OWNER, input_shape, min_size=32, why="five 2x2 poolings")
-    path = _pretrained.resolve_weights(_OWNER, weights, _imagenet_file)
-    stored = None if path is None else _pretrained.read_h5_weights(path, _OWNER)
+    path, stored = _pretrained.open_weights(_OWNER, weights, _imagenet_file)
 
     inputs = keras.Input(shape=shape, name="image")
     x = inputs
