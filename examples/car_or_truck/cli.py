@@ -89,7 +89,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def command_train(args):
-
     import keras_blocks  # noqa: F401  (registers the layers for loading)
     from keras_blocks import make_synthetic_car_truck
     from keras_blocks.models.pretrained import WeightsDownloadError

@@ -47,7 +47,8 @@ class CustomRecipe:
 class TransferRecipe:
     """MobileNetV2 (ImageNet weights) with a `DenseHead`: `head_epochs` on the frozen
     base, then `epochs` of fine-tuning the top `unfreeze` blocks (`None`: all) with a
-    warmed-up cosine schedule; batch norm stays in inference mode."""
+    warmed-up cosine schedule; batch norm stays in inference mode. `precision` as in
+    `CustomRecipe` (float32 here: MobileNetV2 runs slower in bfloat16 on CPU)."""
 
     image_size: int
     head_epochs: int
@@ -58,6 +59,7 @@ class TransferRecipe:
     seed: int = 0
     weights: str | None = None  # None (random), "imagenet" or a file path
     weights_label: str = "random weights"
+    precision: str = "float32"  # a Keras dtype policy, or "auto": fast_precision()
 
 
 PRESETS = {

@@ -202,25 +202,22 @@ def run_training(name, settings, data_dir, synthetic, staging, args):
     """Trains one model under its dtype policy (the global policy is restored after)."""
     from keras_blocks import fast_precision
 
-    policy = args.mixed_precision or getattr(settings, "precision", "float32")
+    policy = args.mixed_precision or settings.precision
     policy = fast_precision() if policy == "auto" else policy
     previous = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(policy)
     if policy != "float32":
         log(f"mixed precision: {policy}")
     try:
-        metrics = _run_training(name, settings, data_dir, synthetic, staging, args)
+        return _run_training(name, settings, data_dir, synthetic, staging, args, policy)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    metrics["precision"] = policy
-    write_json(staging / "metrics.json", metrics)
-    return metrics
 
 
-def _run_training(name, settings, data_dir, synthetic, staging, args):
+def _run_training(name, settings, data_dir, synthetic, staging, args, policy):
     import numpy as np
 
-    from keras_blocks import predict_tta
+    from keras_blocks import tta_views
 
     keras.utils.set_random_seed(settings.seed)
     staging.mkdir(parents=True)
@@ -246,11 +243,15 @@ def _run_training(name, settings, data_dir, synthetic, staging, args):
 
     model = keras.saving.load_model(staging / "model.keras", safe_mode=True)
     images, labels = arrays(valid)
-    probabilities = predict_probabilities(model, images)
+    # Each view predicted once: the photos, their mirror images, then both shifted one
+    # pixel down-right and up-left (tta_views' order; what predict_tta averages).
+    views = [np.asarray(predict_probabilities(model, view), "float64")
+             for view in tta_views(images, flip=True, shift=1)]
+    probabilities = views[0].astype("float32")
     metrics = classification_metrics(labels, probabilities)
 
-    def tta_accuracy(**views):
-        averaged = predict_tta(model, images, **views).reshape(-1)
+    def tta_accuracy(count):
+        averaged = (sum(views[:count]) / count).astype("float32")
         return float(np.mean((averaged > 0.5) == labels))
 
     print_metrics(metrics)
@@ -261,8 +262,9 @@ def _run_training(name, settings, data_dir, synthetic, staging, args):
         "epochs": len(history.get("loss", [])),
         # Test-time augmentation (keras_blocks.predict_tta), reported beside the plain
         # accuracy above, never instead of it: flips; flips and 1-pixel shifts (6 views).
-        "flip_tta_accuracy": tta_accuracy(flip=True),
-        "tta_accuracy": tta_accuracy(flip=True, shift=1),
+        "flip_tta_accuracy": tta_accuracy(2),
+        "tta_accuracy": tta_accuracy(6),
+        "precision": policy,
         "train_seconds": train_seconds,
         "train_cpu_seconds": train_cpu,
         "data_dir": str(data_dir) if not synthetic else "synthetic",
