@@ -1,6 +1,7 @@
 """make_pipeline(cache_at=...): where the cache keeps the images, and that every choice
 (and every fast path of the pass that builds the cache) gives the same pixels."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -142,3 +143,44 @@ def test_as_tensor_shares_aligned_memory_and_copies_the_rest():
         if array.flags.writeable:
             array[0, 0, 0, 0] = 7
             assert int(copied[0, 0, 0, 0]) == 0  # a copy
+
+
+def test_build_pass_parallelism_follows_the_cpus_within_bounds(monkeypatch):
+    """With AUTOTUNE the build pass keeps a fixed number of files in flight (tf.data's
+    autotuner behind `ignore_errors` ramps up too late for a one-off pass); an explicit
+    `num_parallel_calls` is used as given."""
+    from keras_blocks.data import stages
+    from keras_blocks.data.config import AUTOTUNE
+
+    class Config:
+        num_parallel_calls = AUTOTUNE
+
+    for cpus, calls in ((1, 16), (2, 16), (8, 32), (64, 64), (None, 16)):
+        monkeypatch.setattr(stages.os, "cpu_count", lambda cpus=cpus: cpus)
+        assert stages._pass_parallelism(Config) == calls
+    Config.num_parallel_calls = 3
+    assert stages._pass_parallelism(Config) == 3
+
+
+def test_build_pass_runs_with_that_parallelism(tmp_path, monkeypatch):
+    from keras_blocks.data import stages
+
+    root = tmp_path / "data"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            keras.utils.save_img(
+                str(root / name / f"{i}.png"), np.full((4, 4, 3), 40 * i, "uint8")
+            )
+    seen = []
+    original = stages._read_and_decode
+
+    def spy(*args, parallel=None, **kwargs):
+        seen.append(parallel)
+        return original(*args, parallel=parallel, **kwargs)
+
+    monkeypatch.setattr(stages, "_read_and_decode", spy)
+    monkeypatch.setattr(stages, "_pass_parallelism", lambda config: 5)
+    ds = make_pipeline(str(root), image_size=4, shuffle=False, verbose=0)
+    assert ds.num_images == 6
+    assert seen == [5]
