@@ -1,0 +1,119 @@
+"""Affine and projective resampling of float images on TensorFlow, compiled with XLA.
+
+TensorFlow's own resampling op (`ImageProjectiveTransformV3`, behind
+`keras.ops.image.affine_transform`) computes every output value on its own: the
+transform, the fill-mode mapping and the interpolation weights are redone for each
+channel, in one generic loop. Written as whole-tensor operations and compiled with XLA,
+the same computation is one fused loop: on the CPU, a batch of 64 128x128 RGB images
+resampled 4-6x faster (`python -m benchmarks.augmentation`; the docs' performance
+page). It reproduces the op's rules exactly (the op's formulas, in the op's order): the
+point read for output pixel `(x, y)` is `((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)`
+with `k = c0 x + c1 y + 1` (`k = 0` gives `fill_value`), mapped inside the image by
+`fill_mode`, then read with bilinear weights or rounded half away from zero
+(`"nearest"`); a neighbour outside the image reads `fill_value`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+FILL_MODES = ("reflect", "wrap", "nearest", "constant")
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def _trunc_div(a, b):
+    # `static_cast<DenseIndex>(a / b)` for a >= 0: the whole part.
+    return tf.floor(a / b)
+
+
+def _map_coordinate(coord, size, fill_mode: str):
+    """The op's `MapCoordinate`: a point outside `[0, size - 1]` mapped inside it
+    (`size`: a float32 scalar tensor)."""
+    if fill_mode == "constant":
+        return coord
+    last = tf.maximum(size - 1.0, 0.0)
+    if fill_mode == "nearest":
+        return tf.clip_by_value(coord, 0.0, last)
+    if fill_mode == "reflect":
+        twice = 2.0 * size
+        low = tf.where(coord < -twice, twice * _trunc_div(-coord, twice) + coord, coord)
+        low = tf.where(low < -size, low + twice, -low - 1.0)
+        high = coord - twice * _trunc_div(coord, twice)
+        high = tf.where(high >= size, twice - high - 1.0, high)
+    else:  # wrap
+        span = size - 1.0
+        low = coord + size * (_trunc_div(-coord, span) + 1.0)
+        high = coord - size * _trunc_div(coord, span)
+    mapped = tf.where(coord < 0.0, low, tf.where(coord > size - 1.0, high, coord))
+    mapped = tf.where(size <= 1.0, tf.zeros_like(coord), mapped)  # a 1-pixel side
+    return tf.clip_by_value(mapped, 0.0, last)
+
+
+def _resample(images, transforms, fill_value, output_size, interpolation, fill_mode):
+    # Sizes are read at run time: one traced graph serves every shape (XLA still
+    # compiles one program per shape it meets).
+    shape = tf.shape(images, out_type=tf.int64)
+    height, width, channels = shape[1], shape[2], shape[3]
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    out_h, out_w = output_size
+    ys = tf.range(out_h, dtype=tf.float32)[:, None]
+    xs = tf.range(out_w, dtype=tf.float32)[None, :]
+    t = [transforms[:, i, None, None] for i in range(8)]
+    projection = t[6] * xs + t[7] * ys + 1.0
+    in_x = (t[0] * xs + t[1] * ys + t[2]) / projection
+    in_y = (t[3] * xs + t[4] * ys + t[5]) / projection
+    x = _map_coordinate(in_x, w, fill_mode)
+    y = _map_coordinate(in_y, h, fill_mode)
+    flat = tf.reshape(images, tf.stack([-1, channels]))
+    offsets = (tf.range(shape[0]) * (height * width))[:, None, None]
+
+    def read(yi, xi):
+        """Pixels at whole-number float coordinates; `fill_value` outside the image."""
+        inside = (yi >= 0.0) & (yi < h) & (xi >= 0.0) & (xi < w)
+        row = tf.cast(tf.clip_by_value(yi, 0.0, h - 1.0), tf.int64)
+        col = tf.cast(tf.clip_by_value(xi, 0.0, w - 1.0), tf.int64)
+        values = tf.gather(flat, offsets + row * width + col)
+        return tf.where(inside[..., None], values, fill_value)
+
+    if interpolation == "nearest":
+        out = read(tf.sign(y) * tf.floor(tf.abs(y) + 0.5), tf.sign(x) * tf.floor(tf.abs(x) + 0.5))
+    else:
+        y0, x0 = tf.floor(y), tf.floor(x)
+        y1, x1 = y0 + 1.0, x0 + 1.0
+        wx0, wx1 = (x1 - x)[..., None], (x - x0)[..., None]
+        top = wx0 * read(y0, x0) + wx1 * read(y0, x1)
+        bottom = wx0 * read(y1, x0) + wx1 * read(y1, x1)
+        out = (y1 - y)[..., None] * top + (y - y0)[..., None] * bottom
+    out = tf.where((projection == 0.0)[..., None], fill_value, out)
+    return tf.ensure_shape(out, [images.shape[0], out_h, out_w, images.shape[3]])
+
+
+_compiled = tf.function(_resample, jit_compile=True, reduce_retracing=True)
+
+
+def supports(images, interpolation: str, fill_mode: str) -> bool:
+    """Whether `resample` takes this batch: float, 4-D, with static height, width and
+    channels, and an interpolation and fill mode of the op's."""
+    shape = images.shape
+    return (
+        images.dtype in (tf.float32,)
+        and shape.rank == 4
+        and None not in (shape[1], shape[2], shape[3])
+        and interpolation in INTERPOLATIONS
+        and fill_mode in FILL_MODES
+    )
+
+
+def resample(images, transforms, *, output_size=None, interpolation="bilinear",
+             fill_mode="reflect", fill_value=0.0):
+    """`images` (B, H, W, C) float32 through `transforms` (B, 8), as the op does."""
+    if output_size is None:
+        output_size = (images.shape[1], images.shape[2])
+    return _compiled(
+        images,
+        tf.cast(transforms, tf.float32),
+        tf.constant(fill_value, tf.float32),
+        (int(output_size[0]), int(output_size[1])),
+        interpolation,
+        fill_mode,
+    )
