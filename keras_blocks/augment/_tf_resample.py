@@ -35,11 +35,13 @@ def _map_coordinate(coord, size, fill_mode: str):
     if fill_mode == "nearest":
         return tf.clip_by_value(coord, 0.0, last)
     if fill_mode == "reflect":
+        # The op's piecewise folding is this one: the point modulo two sizes, the second
+        # size mirrored (a point in [-1, 0) maps to [-1, 0) again, then to 0).
         twice = 2.0 * size
-        low = tf.where(coord < -twice, twice * _trunc_div(-coord, twice) + coord, coord)
-        low = tf.where(low < -size, low + twice, -low - 1.0)
-        high = coord - twice * _trunc_div(coord, twice)
-        high = tf.where(high >= size, twice - high - 1.0, high)
+        folded = coord - twice * tf.floor(coord / twice)
+        mapped = tf.where(folded >= size, twice - folded - 1.0, folded)
+        mapped = tf.where(size <= 1.0, tf.zeros_like(coord), mapped)
+        return tf.clip_by_value(mapped, 0.0, last)
     else:  # wrap
         span = size - 1.0
         low = coord + size * (_trunc_div(-coord, span) + 1.0)
@@ -52,7 +54,7 @@ def _map_coordinate(coord, size, fill_mode: str):
 def _resample(images, transforms, fill_value, output_size, interpolation, fill_mode):
     # Sizes are read at run time: one traced graph serves every shape (XLA still
     # compiles one program per shape it meets).
-    shape = tf.shape(images, out_type=tf.int64)
+    shape = tf.shape(images)
     height, width, channels = shape[1], shape[2], shape[3]
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
     out_h, out_w = output_size
@@ -60,31 +62,48 @@ def _resample(images, transforms, fill_value, output_size, interpolation, fill_m
     xs = tf.range(out_w, dtype=tf.float32)[None, :]
     t = [transforms[:, i, None, None] for i in range(8)]
     projection = t[6] * xs + t[7] * ys + 1.0
-    in_x = (t[0] * xs + t[1] * ys + t[2]) / projection
-    in_y = (t[3] * xs + t[4] * ys + t[5]) / projection
-    x = _map_coordinate(in_x, w, fill_mode)
-    y = _map_coordinate(in_y, h, fill_mode)
-    flat = tf.reshape(images, tf.stack([-1, channels]))
-    offsets = (tf.range(shape[0]) * (height * width))[:, None, None]
+    defined = projection != 0.0  # k = 0: the op gives the fill value
+    safe = tf.where(defined, projection, 1.0)
+    x = _map_coordinate(tf.where(defined, (t[0] * xs + t[1] * ys + t[2]) / safe, 0.0), w,
+                        fill_mode)
+    y = _map_coordinate(tf.where(defined, (t[3] * xs + t[4] * ys + t[5]) / safe, 0.0), h,
+                        fill_mode)
+    # Each image's pixels as rows, gathered per image with int32 indices.
+    pixels = tf.reshape(images, tf.stack([shape[0], -1, channels]))
 
-    def read(yi, xi):
-        """Pixels at whole-number float coordinates; `fill_value` outside the image."""
-        inside = (yi >= 0.0) & (yi < h) & (xi >= 0.0) & (xi < w)
-        row = tf.cast(tf.clip_by_value(yi, 0.0, h - 1.0), tf.int64)
-        col = tf.cast(tf.clip_by_value(xi, 0.0, w - 1.0), tf.int64)
-        values = tf.gather(flat, offsets + row * width + col)
-        return tf.where(inside[..., None], values, fill_value)
+    def read(yi, xi, weight):
+        """`(weight of pixel (yi, xi), the pixels)` at whole-number float coordinates.
+
+        Everything that decides between a pixel and the fill value is a per-pixel
+        weight (the fill value takes what the pixels do not), not a per-channel select:
+        XLA then fuses the whole output into one loop. Mapped coordinates lie in
+        `[0, size - 1]`, where a neighbour outside the image has weight 0, so only
+        `"constant"` (unmapped) checks bounds; reads are clipped into the image.
+        """
+        keep = defined
+        if fill_mode == "constant":
+            keep = keep & (yi >= 0.0) & (yi < h) & (xi >= 0.0) & (xi < w)
+        row = tf.cast(tf.clip_by_value(yi, 0.0, h - 1.0), tf.int32)
+        col = tf.cast(tf.clip_by_value(xi, 0.0, w - 1.0), tf.int32)
+        values = tf.gather(pixels, row * width + col, batch_dims=1)
+        return weight * tf.cast(keep, tf.float32), values
 
     if interpolation == "nearest":
-        out = read(tf.sign(y) * tf.floor(tf.abs(y) + 0.5), tf.sign(x) * tf.floor(tf.abs(x) + 0.5))
+        # std::round: halves away from zero.
+        terms = [read(tf.sign(y) * tf.floor(tf.abs(y) + 0.5),
+                      tf.sign(x) * tf.floor(tf.abs(x) + 0.5), 1.0)]
     else:
         y0, x0 = tf.floor(y), tf.floor(x)
         y1, x1 = y0 + 1.0, x0 + 1.0
-        wx0, wx1 = (x1 - x)[..., None], (x - x0)[..., None]
-        top = wx0 * read(y0, x0) + wx1 * read(y0, x1)
-        bottom = wx0 * read(y1, x0) + wx1 * read(y1, x1)
-        out = (y1 - y)[..., None] * top + (y - y0)[..., None] * bottom
-    out = tf.where((projection == 0.0)[..., None], fill_value, out)
+        # The op: ((x1 - x) f00 + (x - x0) f01) (y1 - y) + (...) (y - y0), as weights.
+        terms = [read(y0, x0, (y1 - y) * (x1 - x)), read(y0, x1, (y1 - y) * (x - x0)),
+                 read(y1, x0, (y - y0) * (x1 - x)), read(y1, x1, (y - y0) * (x - x0))]
+    out = 0.0
+    kept = 0.0
+    for weight, values in terms:
+        out += weight[..., None] * values
+        kept += weight
+    out += (1.0 - kept)[..., None] * fill_value
     return tf.ensure_shape(out, [images.shape[0], out_h, out_w, images.shape[3]])
 
 

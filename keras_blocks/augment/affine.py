@@ -172,18 +172,28 @@ def warp(b, images, matrices, *, output_size=None, interpolation="bilinear",
                              fill_mode, fill_value)
 
 
+def compiled_warp(b, images, *, interpolation="bilinear", fill_mode="reflect", **_):
+    """Whether `warp` resamples this batch with the XLA-compiled function (TensorFlow,
+    a static image size): one program per batch shape, so callers should not warp
+    slices whose size changes from batch to batch."""
+    if b.name != "tensorflow":
+        return False
+    from keras_blocks.augment import _tf_resample
+
+    return _tf_resample.supports(images, interpolation, fill_mode)
+
+
 def _affine_transform(b, images, transforms, interpolation, fill_mode, fill_value,
                       output_size=None):
     """`keras.ops.image.affine_transform`, or on TensorFlow (batches of a static image
     size) the same resampling compiled with XLA (`_tf_resample`: 4-6x faster on the
     CPU, values equal to the op's up to float rounding)."""
-    if b.name == "tensorflow":
+    if compiled_warp(b, images, interpolation=interpolation, fill_mode=fill_mode):
         from keras_blocks.augment import _tf_resample
 
-        if _tf_resample.supports(images, interpolation, fill_mode):
-            return _tf_resample.resample(
-                images, transforms, output_size=output_size, interpolation=interpolation,
-                fill_mode=fill_mode, fill_value=fill_value)
+        return _tf_resample.resample(
+            images, transforms, output_size=output_size, interpolation=interpolation,
+            fill_mode=fill_mode, fill_value=fill_value)
     return b.image.affine_transform(
         images, transforms, interpolation=interpolation, fill_mode=fill_mode,
         fill_value=fill_value, data_format="channels_last")

@@ -301,10 +301,13 @@ class RandAugment(AugmentationLayer):
             if self.per_batch:  # one op list per batch: warp all images, or none
                 x = b.core.cond(b.numpy.any(ops >= first),
                                 lambda: affine.warp(b, x, matrices, **warp), lambda: x)
-            elif sorted_path:
+            elif sorted_path and not affine.compiled_warp(b, x, **warp):
                 # Only the images that drew a geometric op are resampled (about 60% with
                 # two ops): put them first (straight from the colour rounds' order, one
-                # gather), warp that slice, put everything back (one more gather).
+                # gather), warp that slice, put everything back (one more gather). (The
+                # XLA-compiled resampling warps the whole batch instead: an identity
+                # matrix copies an image exactly, and a slice of a new size each batch
+                # would compile anew.)
                 moved = b.cast(b.numpy.any(ops >= first, axis=0), "int32")
                 order = b.numpy.argsort(1 - moved)
                 count = b.numpy.sum(moved)
@@ -314,6 +317,8 @@ class RandAugment(AugmentationLayer):
                 x = b.numpy.concatenate([warped, x[count:]], axis=0)
                 x = b.numpy.take(x, b.numpy.argsort(order), axis=0)
             else:
+                if sorted_path:
+                    x = b.numpy.take(x, position, axis=0)
                 x = affine.warp(b, x, matrices, **warp)
         elif sorted_path:
             x = b.numpy.take(x, position, axis=0)
