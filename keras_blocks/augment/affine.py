@@ -25,7 +25,7 @@ from keras_blocks import _validation as check
 from keras_blocks.augment._base import AugmentationLayer, batch_size, image_size
 
 INTERPOLATIONS = ("bilinear", "nearest")
-# On TensorFlow, batches with a static image size are resampled by `_tf_resample` (its
+# On TensorFlow, batches with a static image size are resampled by `_tf_xla` (its
 # own XLA-compiled function); any other goes through TensorFlow's resampling op
 # (ImageProjectiveTransformV3), which has no XLA kernel: so layers that warp tell Keras
 # they do not compile, and `jit_compile=True` falls back to a plain graph on TensorFlow
@@ -178,20 +178,20 @@ def compiled_warp(b, images, *, interpolation="bilinear", fill_mode="reflect", *
     slices whose size changes from batch to batch."""
     if b.name != "tensorflow":
         return False
-    from keras_blocks.augment import _tf_resample
+    from keras_blocks.augment import _tf_xla
 
-    return _tf_resample.supports(images, interpolation, fill_mode)
+    return _tf_xla.supports(images, interpolation, fill_mode)
 
 
 def _affine_transform(b, images, transforms, interpolation, fill_mode, fill_value,
                       output_size=None):
     """`keras.ops.image.affine_transform`, or on TensorFlow (batches of a static image
-    size) the same resampling compiled with XLA (`_tf_resample`: 4-6x faster on the
+    size) the same resampling compiled with XLA (`_tf_xla`: 4-6x faster on the
     CPU, values equal to the op's up to float rounding)."""
     if compiled_warp(b, images, interpolation=interpolation, fill_mode=fill_mode):
-        from keras_blocks.augment import _tf_resample
+        from keras_blocks.augment import _tf_xla
 
-        return _tf_resample.resample(
+        return _tf_xla.resample(
             images, transforms, output_size=output_size, interpolation=interpolation,
             fill_mode=fill_mode, fill_value=fill_value)
     return b.image.affine_transform(
