@@ -186,7 +186,7 @@ def compiled_warp(b, images, *, interpolation="bilinear", fill_mode="reflect", *
 def _affine_transform(b, images, transforms, interpolation, fill_mode, fill_value,
                       output_size=None):
     """`keras.ops.image.affine_transform`, or on TensorFlow (batches of a static image
-    size) the same resampling compiled with XLA (`_tf_xla`: 4-6x faster on the
+    size) the same resampling compiled with XLA (`_tf_xla`: 3-4x faster on the
     CPU, values equal to the op's up to float rounding)."""
     if compiled_warp(b, images, interpolation=interpolation, fill_mode=fill_mode):
         from keras_blocks.augment import _tf_xla
