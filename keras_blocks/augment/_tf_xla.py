@@ -47,10 +47,10 @@ def _map_coordinate(coord, size, fill_mode: str):
         mapped = tf.where(folded >= size, twice - folded - 1.0, folded)
         mapped = tf.where(size <= 1.0, tf.zeros_like(coord), mapped)
         return tf.clip_by_value(mapped, 0.0, last)
-    else:  # wrap
-        span = size - 1.0
-        low = coord + size * (_trunc_div(-coord, span) + 1.0)
-        high = coord - size * _trunc_div(coord, span)
+    # "wrap", as the op has it (it divides by size - 1, not size).
+    span = size - 1.0
+    low = coord + size * (_trunc_div(-coord, span) + 1.0)
+    high = coord - size * _trunc_div(coord, span)
     mapped = tf.where(coord < 0.0, low, tf.where(coord > size - 1.0, high, coord))
     mapped = tf.where(size <= 1.0, tf.zeros_like(coord), mapped)  # a 1-pixel side
     return tf.clip_by_value(mapped, 0.0, last)
