@@ -294,7 +294,7 @@ def build_parser():
                        "present, else 'imagenet'")
     train.add_argument("--image-size", type=integer(32), default=None,
                        help="side of the square model input in pixels, >= 32 (default: "
-                       "preset; 32 custom, 160 transfer for full)")
+                       "preset; 32 custom, 192 transfer for full)")
     train.add_argument("--epochs", type=integer(1), default=None,
                        help="training epochs (transfer: fine-tuning epochs of phase 2)")
     train.add_argument("--head-epochs", type=integer(0), default=None,
