@@ -131,17 +131,21 @@ def contrast(images, contrast, low, high):
                               tf.constant(low, tf.float32), tf.constant(high, tf.float32))
 
 
-def supports(images, interpolation: str = "bilinear", fill_mode: str = "reflect") -> bool:
-    """Whether `resample` takes this batch: float, 4-D, with static height, width and
-    channels, and an interpolation and fill mode of the op's."""
+def static_batch(images) -> bool:
+    """Whether these kernels take `images`: a float32 4-D batch whose height, width and
+    channels are known when traced (XLA compiles one program per shape)."""
     shape = images.shape
     return (
-        images.dtype in (tf.float32,)
+        images.dtype == tf.float32
         and shape.rank == 4
         and None not in (shape[1], shape[2], shape[3])
-        and interpolation in INTERPOLATIONS
-        and fill_mode in FILL_MODES
     )
+
+
+def supports(images, interpolation: str, fill_mode: str) -> bool:
+    """Whether `resample` takes this batch: `static_batch`, and an interpolation and
+    fill mode of the op's."""
+    return static_batch(images) and interpolation in INTERPOLATIONS and fill_mode in FILL_MODES
 
 
 def resample(images, transforms, *, output_size=None, interpolation="bilinear",

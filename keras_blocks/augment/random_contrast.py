@@ -60,7 +60,7 @@ class RandomContrast(AugmentationLayer):
         if b.name == "tensorflow":
             from keras_blocks.augment import _tf_xla
 
-            if _tf_xla.supports(images):  # one compiled loop instead of four passes
+            if _tf_xla.static_batch(images):  # one compiled loop instead of four passes
                 return _tf_xla.contrast(images, contrast, *self.value_range), labels
         mean = b.numpy.mean(images, axis=(1, 2), keepdims=True)
         images = images * contrast + mean * (1.0 - contrast)
